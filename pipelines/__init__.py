@@ -1,0 +1,1 @@
+"""tf.data input pipelines: translated-scaled MNIST, Flickr8k captions."""

@@ -1,0 +1,61 @@
+"""configs/mnist.py: every preset loads locked, typos fail with the valid names."""
+
+from absl.testing import parameterized
+import tensorflow as tf
+
+from configs import mnist as mnist_configs
+from wsram_tf import variants
+
+
+class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters(*(mnist_configs.VARIANTS + mnist_configs.SETTINGS))
+  def test_every_preset_loads_locked(self, preset):
+    config = mnist_configs.get_config(preset)
+    self.assertTrue(config.is_locked)
+    variants.parse_variant(config.variant)
+
+  @parameterized.parameters(*mnist_configs.VARIANTS)
+  def test_variant_presets_set_their_variant(self, preset):
+    self.assertEqual(mnist_configs.get_config(preset).variant, preset)
+
+  def test_default_is_wsram_qc(self):
+    self.assertEqual(mnist_configs.get_config().variant, "wsram_qc")
+
+  def test_tiny_combines_with_a_variant(self):
+    config = mnist_configs.get_config("var_c,tiny")
+    self.assertEqual(config.variant, "var_c")
+    self.assertLess(config.train.num_train_steps, 10)
+    self.assertEqual(config.preset, "var_c,tiny")
+
+  def test_ram28_is_the_ram_papers_setting(self):
+    config = mnist_configs.get_config("ram28")
+    self.assertEqual(config.variant, "var_c")
+    self.assertEqual(config.data.canvas_size, 28)
+    self.assertEqual(config.data.min_digit_size, 28)
+    self.assertEqual((config.model.num_glimpses, config.model.patch_size),
+                     (6, 8))
+    self.assertEqual(tuple(config.model.scale_factors), (1,))
+    self.assertEqual((config.train.batch_size, config.model.hidden_size,
+                      config.objective.num_samples), (128, 256, 1))
+
+  def test_unknown_preset_lists_valid_names(self):
+    with self.assertRaisesRegex(ValueError, "wsram_qcc.*wsram_qc.*ram28.*tiny"):
+      mnist_configs.get_config("wsram_qcc")
+
+  def test_two_variants_are_rejected(self):
+    with self.assertRaisesRegex(ValueError, "at most one"):
+      mnist_configs.get_config("var,wsram")
+
+  def test_misspelt_field_is_rejected_with_suggestion(self):
+    config = mnist_configs.get_config()
+    with self.assertRaisesRegex(AttributeError, "learning_rate"):
+      config.train.learning_rat = 0.1
+
+  def test_unknown_variant_name_lists_valid_ones(self):
+    with self.assertRaisesRegex(ValueError, "var_c.*wsram_qc"):
+      variants.parse_variant("wsram_cq")
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,6 @@
+"""pytest setup shared by all tests: quiet TF logs, Keras on the TF backend."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
