@@ -1,0 +1,161 @@
+"""WSRAM model: variants train under XLA, gradients reach the right parameters, it learns."""
+
+from absl.testing import parameterized
+import keras
+import numpy as np
+import tensorflow as tf
+
+from configs import mnist as mnist_configs
+from tests import toy_data
+from wsram_tf import model as model_lib
+from wsram_tf import variants
+
+
+def toy_config(variant: str, **train_overrides):
+  config = mnist_configs.get_config(f"{variant},tiny")
+  with config.unlocked():
+    config.data.canvas_size = 32
+    config.model.num_classes = toy_data.NUM_CLASSES
+    config.model.num_glimpses = 2
+    config.model.patch_size = 8
+    config.model.scale_factors = (1, 2)
+    config.model.context_size = 4
+    config.model.hidden_size = 64
+    config.objective.num_samples = 2
+    config.train.learning_rate = 3e-3
+    config.train.inference_learning_rate = 3e-3
+    for key, value in train_overrides.items():
+      setattr(config.train, key, value)
+  return config
+
+
+def toy_model(variant: str, seed: int = 0, **train_overrides):
+  config = toy_config(variant, **train_overrides)
+  with config.unlocked():
+    config.seed = seed
+  keras.utils.set_random_seed(seed)
+  return model_lib.build_model(config, (32, 32, 1))
+
+
+def nonzero(grad) -> bool:
+  return grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0
+
+
+class VariantsTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters(*variants.VARIANTS)
+  def test_train_step_runs_under_xla(self, variant):
+    model = toy_model(variant, jit_compile=True)
+    images, labels = toy_data.corner_patterns(16)
+    logs = model.train_on_batch(images, labels, return_dict=True)
+    for name in ("loss", "bound", "ess", "train_error", "baseline_loss"):
+      self.assertTrue(np.isfinite(logs[name]), f"{variant}: {name}={logs}")
+    self.assertBetween(logs["ess"], 1.0, 2.0 + 1e-5)
+    self.assertEqual(int(model.optimizer.iterations), 1)
+
+  def test_same_seed_same_first_step_losses(self):
+    images, labels = toy_data.corner_patterns(16)
+    first = toy_model("wsram_qc", seed=3).train_on_batch(
+        images, labels, return_dict=True)
+    second = toy_model("wsram_qc", seed=3).train_on_batch(
+        images, labels, return_dict=True)
+    self.assertAllClose(first, second)
+
+  def test_different_seed_different_samples(self):
+    images, _ = toy_data.corner_patterns(8)
+    a = toy_model("wsram", seed=1).rollout(images, num_samples=2)
+    b = toy_model("wsram", seed=2).rollout(images, num_samples=2)
+    self.assertNotAllClose(a.locations, b.locations)
+
+
+class GradientFlowTest(parameterized.TestCase, tf.test.TestCase):
+
+  def _tape_and_losses(self, variant):
+    model = toy_model(variant)
+    images, labels = toy_data.corner_patterns(16)
+    with tf.GradientTape(persistent=True) as tape:
+      loss_theta, loss_eta, _, _ = model.compute_losses(images, labels)
+    return model, tape, loss_theta, loss_eta
+
+  @parameterized.parameters(*variants.VARIANTS)
+  def test_location_and_scale_heads_learn_from_loss_theta(self, variant):
+    model, tape, loss_theta, _ = self._tape_and_losses(variant)
+    head = model.action_head
+    for layer in (head.location_layer, head.scale_layer):
+      self.assertTrue(nonzero(tape.gradient(loss_theta, layer.kernel)),
+                      f"{variant}: no gradient for {layer.name}")
+
+  def test_loss_theta_gives_no_gradient_to_eta(self):
+    model, tape, loss_theta, _ = self._tape_and_losses("wsram_qc")
+    self.assertNotEmpty(model.eta_variables)
+    for grad in tape.gradient(loss_theta, model.eta_variables):
+      self.assertFalse(nonzero(grad))
+
+  def test_loss_eta_trains_eta_and_not_theta(self):
+    model, tape, _, loss_eta = self._tape_and_losses("wsram_qc")
+    self.assertTrue(any(nonzero(g) for g in tape.gradient(
+        loss_eta, model.eta_variables)))
+    for grad in tape.gradient(loss_eta, model.theta_variables):
+      self.assertFalse(nonzero(grad))
+
+  def test_baseline_is_trained_by_var_c(self):
+    model = toy_model("var_c")
+    images, labels = toy_data.corner_patterns(16)
+    with tf.GradientTape() as tape:
+      loss_theta, _, stats, _ = model.compute_losses(images, labels)
+    self.assertGreater(float(stats["baseline_loss"]), 0.0)
+    self.assertTrue(nonzero(tape.gradient(
+        loss_theta, model.baseline_head.kernel)))
+
+
+class PredictionTest(tf.test.TestCase):
+
+  def test_probabilities_sum_to_one_and_trace_shapes(self):
+    model = toy_model("wsram_qc")
+    images, _ = toy_data.corner_patterns(5)
+    out = model.predict_with_trace(images, num_samples=3)
+    self.assertAllClose(tf.reduce_sum(out.probabilities, -1), tf.ones(5))
+    self.assertEqual(out.locations.shape, (5, 2, 2))
+    self.assertEqual(out.scales.shape, (5, 2))
+
+  def test_deterministic_mode_is_repeatable(self):
+    model = toy_model("wsram_qc")
+    images, _ = toy_data.corner_patterns(5)
+    a = model.predict_with_trace(images, deterministic=True)
+    b = model.predict_with_trace(images, deterministic=True)
+    self.assertAllClose(a.probabilities, b.probabilities)
+    self.assertAllClose(a.locations, b.locations)
+
+  def test_xla_and_eager_agree_on_the_deterministic_rollout(self):
+    model = toy_model("wsram_qc")
+    images, labels = toy_data.corner_patterns(8)
+
+    def rollout():
+      out = model.rollout(images, labels, 1, "mode")
+      return out.log_likelihood, out.log_prior_steps, out.locations
+
+    self.assertAllClose(rollout(), tf.function(rollout, jit_compile=True)(),
+                        atol=1e-4)
+
+
+class LearningTest(parameterized.TestCase, tf.test.TestCase):
+  """Some hundred steps must find the pattern: error far below chance (75%).
+
+  Measured after 1000 steps, seeds 0, 1, 2: WS-RAM+q+c 15.8%, 0%, 0.8% test
+  error; VAR+c 0%, 0%, 0%.
+  """
+
+  @parameterized.parameters(("wsram_qc", 0.3), ("var_c", 0.3))
+  def test_learns_to_find_the_pattern(self, variant, max_error):
+    model = toy_model(variant)
+    images, labels = toy_data.corner_patterns(4096, seed=1)
+    train_ds = tf.data.Dataset.from_tensor_slices((images, labels)).repeat()
+    model.fit(train_ds.batch(32), epochs=1, steps_per_epoch=1000, verbose=0)
+    test_images, test_labels = toy_data.corner_patterns(512, seed=2)
+    result = model.evaluate(test_images, test_labels, batch_size=128,
+                            return_dict=True, verbose=0)
+    self.assertLess(result["error"], max_error, f"{variant}: {result}")
+
+
+if __name__ == "__main__":
+  tf.test.main()

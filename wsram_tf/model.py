@@ -1,0 +1,351 @@
+"""The WS-RAM Keras model: rollout of N glimpses for M samples, train and test steps.
+
+One `rollout` serves training, evaluation and export: the M action sequences
+per example are folded into the batch ([B*M, ...]) and drawn in one pass, the
+glimpse sensor reads each image without tiling it M times, and the sampled
+actions are constants for the gradient (DESIGN.md §2). The train step turns
+the rollout into the variant's surrogate losses (`objectives`) and updates
+theta (prediction network, baseline) and eta (inference network) with their
+own optimizers.
+"""
+
+from typing import NamedTuple, Optional
+
+import keras
+import tensorflow as tf
+
+from wsram_tf import distributions
+from wsram_tf import exploration
+from wsram_tf import glimpse
+from wsram_tf import networks
+from wsram_tf import objectives
+from wsram_tf import variants
+
+PROPOSALS = ("prior", "inference", "mode")
+
+
+class Rollout(NamedTuple):
+  """Everything one batched pass of N glimpses x M samples produces."""
+  log_prior_steps: tf.Tensor  # [B, M, N] log p(a_n | a_<n, I).
+  log_proposal_steps: tf.Tensor  # [B, M, N] log of the (tempered) proposal.
+  log_likelihood: tf.Tensor  # [B, M] log p(y | a^m, I) (zeros without labels).
+  class_logits: tf.Tensor  # [B, M, classes].
+  baseline_steps: Optional[tf.Tensor]  # [B, M, N] VAR+c baseline, else None.
+  entropy_steps: tf.Tensor  # [B, M, N] entropy of p(a_n).
+  locations: tf.Tensor  # [B, M, N, 2] sampled glimpse centres.
+  scales: tf.Tensor  # [B, M, N] sampled scale indices.
+  location_means: tf.Tensor  # [B, M, N, 2] means of p(l_n).
+  scale_probs: tf.Tensor  # [B, M, N, K] probabilities of p(s_n).
+
+
+class Prediction(NamedTuple):
+  probabilities: tf.Tensor  # [B, classes], averaged over the M samples.
+  locations: tf.Tensor  # [B, N, 2] glimpse trace of the first sample.
+  scales: tf.Tensor  # [B, N]
+
+
+class WSRAM(keras.Model):
+  """Stochastic hard-attention classifier trained by VAR or WS-RAM."""
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    self.variant = variants.parse_variant(config.variant)
+    m = config.model
+    self.num_scales = len(m.scale_factors)
+    self.seed_generator = keras.random.SeedGenerator(config.seed)
+    self.context_encoder = keras.layers.Dense(
+        m.hidden_size, activation="relu", name="context")
+    self.encoder = networks.GlimpseEncoder(
+        m.hidden_size, self.num_scales, name="glimpse_encoder")
+    self.rnn1 = networks.ReLURNNCell(m.hidden_size, name="rnn1")
+    self.rnn2 = networks.ReLURNNCell(m.hidden_size, name="rnn2")
+    self.action_head = distributions.ActionHead(
+        self.num_scales, m.location_std, m.learn_location_std, name="action")
+    self.class_head = keras.layers.Dense(m.num_classes, name="classifier")
+    self.baseline_head = None
+    if self.variant.estimator == "var" and self.variant.control_variates:
+      self.baseline_head = keras.layers.Dense(1, name="baseline")
+    self.inference = None
+    if self.variant.inference_net:
+      self.inference = networks.InferenceNetwork(
+          m.hidden_size, m.num_classes, m.label_embedding_size,
+          self.num_scales, m.location_std, m.learn_location_std,
+          name="inference")
+    names = ("loss", "bound", "ess", "train_error", "baseline_loss")
+    self.train_trackers = {n: keras.metrics.Mean(name=n) for n in names}
+    self.error_tracker = keras.metrics.Mean(name="error")
+    self.log_likelihood_tracker = keras.metrics.Mean(name="log_likelihood")
+    self.eta_optimizer = None
+
+  # -- building -------------------------------------------------------------
+
+  def build(self, input_shape):
+    m = self.config.model
+    channels = input_shape[-1]
+    hidden = (None, m.hidden_size)
+    self.context_encoder.build((None, m.context_size ** 2 * channels))
+    self.encoder.build(((None, m.patch_size ** 2 * channels), (None, 2),
+                        (None,)))
+    self.rnn1.build(hidden)
+    self.rnn2.build(hidden)
+    self.action_head.build(hidden)
+    self.class_head.build(hidden)
+    if self.baseline_head is not None:
+      self.baseline_head.build(hidden)
+    if self.inference is not None:
+      self.inference.build((hidden, (None,)))
+    self.built = True
+    self._build_optimizers()
+
+  def compile(self, optimizer=None, eta_optimizer=None, jit_compile=True,
+              **kwargs):
+    """Theta's optimizer is Keras' `optimizer`; eta gets its own."""
+    super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+    self.eta_optimizer = eta_optimizer
+    if self.built:
+      self._build_optimizers()
+
+  def _build_optimizers(self):
+    # Built here, not lazily by fit, so each optimizer owns only its variables.
+    if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
+      self.optimizer.build(self.theta_variables)
+    if self.eta_optimizer is not None and not self.eta_optimizer.built:
+      self.eta_optimizer.build(self.eta_variables)
+
+  @property
+  def eta_variables(self):
+    return [] if self.inference is None else self.inference.trainable_variables
+
+  @property
+  def theta_variables(self):
+    eta = {id(v) for v in self.eta_variables}
+    return [v for v in self.trainable_variables if id(v) not in eta]
+
+  # -- the glimpse rollout --------------------------------------------------
+
+  def rollout(self, images, labels=None, num_samples: int = 1,
+              proposal: str = "prior", temperature: float = 1.0,
+              seed=None) -> Rollout:
+    """Runs N glimpses for `num_samples` action sequences per image."""
+    if proposal not in PROPOSALS:
+      raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}")
+    if proposal == "inference" and (self.inference is None or labels is None):
+      raise ValueError(f"variant {self.variant.name!r}: the inference proposal "
+                       "needs an inference network (a +q variant) and labels.")
+    m = self.config.model
+    batch = tf.shape(images)[0]
+    samples = num_samples
+    if seed is None:
+      seed = self.seed_generator.next()
+    step_seeds = tf.random.experimental.stateless_split(
+        tf.cast(seed, tf.int32), m.num_glimpses)
+
+    # Noise rows for the whole global batch; this replica takes its own slice.
+    rows = batch * samples
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replica_context = tf.distribute.get_replica_context()
+    replica_id = (0 if replica_context is None
+                  else replica_context.replica_id_in_sync_group)
+    first_row = tf.cast(replica_id, tf.int32) * rows
+
+    context = glimpse.context_view(images, m.context_size)
+    r2 = self.context_encoder(tf.reshape(context, [batch, -1]))
+    r2 = tf.repeat(r2, samples, axis=0)  # sample m of image b sits at b*M+m.
+    r1 = tf.zeros_like(r2)
+    repeated_labels = None if labels is None else tf.repeat(labels, samples)
+
+    outputs = {k: [] for k in ("log_prior", "log_proposal", "baseline",
+                               "entropy", "location", "scale", "mean", "probs")}
+    for n in range(m.num_glimpses):
+      prior = distributions.ActionDistribution(self.action_head(r2))
+      if proposal == "mode":
+        action, sampler = prior.mode(), prior
+      else:
+        if proposal == "inference":
+          params = self.inference((r2, repeated_labels))
+        else:
+          params = prior.params
+        sampler = distributions.ActionDistribution(params, temperature)
+        noise = distributions.draw_noise(step_seeds[n], rows * replicas,
+                                         self.num_scales)
+        action = sampler.sample_from_noise(distributions.ActionNoise(
+            *(x[first_row:first_row + rows] for x in noise)))
+      outputs["log_prior"].append(prior.log_prob(action))
+      outputs["log_proposal"].append(sampler.log_prob(action))
+      outputs["entropy"].append(prior.entropy())
+      outputs["location"].append(action.location)
+      outputs["scale"].append(action.scale)
+      outputs["mean"].append(prior.params.location_mean)
+      outputs["probs"].append(tf.nn.softmax(prior.params.scale_logits))
+      if self.baseline_head is not None:
+        # b_n comes from r2_{n-1}, the state a_n is drawn from: unbiased.
+        outputs["baseline"].append(
+            self.baseline_head(tf.stop_gradient(r2))[:, 0])
+      patches = glimpse.extract_glimpses(
+          images, tf.reshape(action.location, [batch, samples, 2]),
+          tf.reshape(action.scale, [batch, samples]), m.patch_size,
+          m.scale_factors)
+      features = self.encoder((tf.reshape(patches, [batch * samples, -1]),
+                               action.location, action.scale))
+      r1 = self.rnn1(features, r1)
+      r2 = self.rnn2(r1, r2)
+
+    logits = self.class_head(r1)
+    if labels is None:
+      log_likelihood = tf.zeros([batch * samples], logits.dtype)
+    else:
+      log_likelihood = -tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=tf.cast(repeated_labels, tf.int32), logits=logits)
+
+    def fold(x):  # [B*M, ...] steps -> [B, M, N, ...]
+      x = tf.stack(x, axis=1)
+      return tf.reshape(x, tf.concat([[batch, samples], tf.shape(x)[1:]], 0))
+
+    return Rollout(
+        log_prior_steps=fold(outputs["log_prior"]),
+        log_proposal_steps=fold(outputs["log_proposal"]),
+        log_likelihood=tf.reshape(log_likelihood, [batch, samples]),
+        class_logits=tf.reshape(logits, [batch, samples, -1]),
+        baseline_steps=(fold(outputs["baseline"])
+                        if outputs["baseline"] else None),
+        entropy_steps=fold(outputs["entropy"]),
+        locations=fold(outputs["location"]),
+        scales=fold(outputs["scale"]),
+        location_means=fold(outputs["mean"]),
+        scale_probs=fold(outputs["probs"]))
+
+  # -- prediction -----------------------------------------------------------
+
+  def predict_with_trace(self, images, num_samples: Optional[int] = None,
+                         deterministic: Optional[bool] = None,
+                         seed=None) -> Prediction:
+    """p(y|I) ~ (1/M) sum_m p(y|a^m), a^m from the prior, or the mode."""
+    if deterministic is None:
+      deterministic = self.config.eval.deterministic
+    if num_samples is None:
+      num_samples = 1 if deterministic else self.config.eval.num_samples
+    out = self.rollout(images, None, num_samples,
+                       "mode" if deterministic else "prior", seed=seed)
+    probabilities = tf.reduce_mean(tf.nn.softmax(out.class_logits), axis=1)
+    return Prediction(probabilities, out.locations[:, 0], out.scales[:, 0])
+
+  def call(self, images, training=False):
+    return self.predict_with_trace(images).probabilities
+
+  # -- training and evaluation ----------------------------------------------
+
+  def compute_losses(self, images, labels, seed=None):
+    """The variant's losses on one batch: (loss_theta, loss_eta, stats)."""
+    o = self.config.objective
+    proposal = "inference" if self.variant.inference_net else "prior"
+    out = self.rollout(images, labels, o.num_samples, proposal, o.temperature,
+                       seed)
+    if self.variant.estimator == "var":
+      terms = objectives.var_losses(out.log_prior_steps, out.log_likelihood,
+                                    out.baseline_steps)
+      loss_eta = tf.constant(0.0)
+      baseline_loss = terms["loss_baseline"]
+    else:
+      # Without q the proposal is the (tempered) prior: a constant in the
+      # weights, and there is no eta to train.
+      log_proposal = tf.reduce_sum(out.log_proposal_steps, -1)
+      if not self.variant.inference_net:
+        log_proposal = tf.stop_gradient(log_proposal)
+      terms = objectives.wsram_losses(
+          tf.reduce_sum(out.log_prior_steps, -1), out.log_likelihood,
+          log_proposal, self.variant.control_variates)
+      loss_eta = (terms["loss_eta"] if self.variant.inference_net
+                  else tf.constant(0.0))
+      baseline_loss = tf.constant(0.0)
+    loss_theta = terms["loss_theta"] + baseline_loss
+    if o.entropy_weight:
+      loss_theta -= o.entropy_weight * tf.reduce_mean(
+          tf.reduce_sum(out.entropy_steps, -1))
+    if o.coverage_weight:
+      n, k = self.config.model.num_glimpses, self.num_scales
+      loss_theta += o.coverage_weight * exploration.coverage_penalty(
+          tf.reshape(out.location_means, [-1, n, 2]),
+          tf.reshape(out.scale_probs, [-1, n, k]))
+    stats = {"loss": terms["loss_theta"], "bound": tf.reduce_mean(terms["bound"]),
+             "ess": tf.reduce_mean(terms["ess"]), "baseline_loss": baseline_loss}
+    return loss_theta, loss_eta, stats, out
+
+  def _train_error(self, images, labels, out: Rollout, seed):
+    """Error of the M-sample prior average: comparable across variants."""
+    o = self.config.objective
+    if self.variant.inference_net or o.temperature != 1.0:
+      out = self.rollout(images, None, o.num_samples, "prior", seed=seed)
+    probabilities = tf.reduce_mean(
+        tf.nn.softmax(tf.stop_gradient(out.class_logits)), axis=1)
+    return _error(probabilities, labels)
+
+  def train_step(self, data):
+    images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    seed, error_seed = tf.unstack(tf.random.experimental.stateless_split(
+        tf.cast(self.seed_generator.next(), tf.int32), 2))
+    with tf.GradientTape() as tape:
+      loss_theta, loss_eta, stats, out = self.compute_losses(
+          images, labels, seed)
+      # loss_theta has no path to eta and loss_eta none to theta (stop
+      # gradients in the weights and the inference input), so one backward
+      # pass over the sum gives each parameter set its own estimator.
+      total = loss_theta + loss_eta
+    theta, eta = self.theta_variables, self.eta_variables
+    grads = tape.gradient(total, theta + eta)
+    _apply(self.optimizer, grads[:len(theta)], theta)
+    if eta:
+      _apply(self.eta_optimizer, grads[len(theta):], eta)
+    stats["train_error"] = self._train_error(images, labels, out, error_seed)
+    for name, value in stats.items():
+      self.train_trackers[name].update_state(value)
+    return {name: t.result() for name, t in self.train_trackers.items()}
+
+  def test_step(self, data):
+    images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    e = self.config.eval
+    samples = 1 if e.deterministic else e.num_samples
+    out = self.rollout(images, labels, samples,
+                       "mode" if e.deterministic else "prior")
+    probabilities = tf.reduce_mean(tf.nn.softmax(out.class_logits), axis=1)
+    batch = tf.cast(tf.shape(images)[0], tf.float32)
+    self.error_tracker.update_state(_error(probabilities, labels),
+                                    sample_weight=batch)
+    # MC estimate of log p(y|I): log (1/M) sum_m p(y|a^m), a^m ~ prior.
+    log_likelihood = tf.reduce_logsumexp(out.log_likelihood, axis=1) - tf.math.log(
+        tf.cast(samples, tf.float32))
+    self.log_likelihood_tracker.update_state(log_likelihood)
+    return {"error": self.error_tracker.result(),
+            "log_likelihood": self.log_likelihood_tracker.result()}
+
+  @property
+  def metrics(self):
+    return list(self.train_trackers.values()) + [self.error_tracker,
+                                                 self.log_likelihood_tracker]
+
+
+def build_model(config, image_shape) -> "WSRAM":
+  """A built, compiled WSRAM with one Adam for theta and one for eta."""
+  t = config.train
+  clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
+  model = WSRAM(config, name="wsram")
+  model.build((None,) + tuple(image_shape))
+  model.compile(
+      optimizer=keras.optimizers.Adam(t.learning_rate, **clip),
+      eta_optimizer=keras.optimizers.Adam(t.inference_learning_rate, **clip),
+      jit_compile=t.jit_compile)
+  return model
+
+
+def _error(probabilities, labels):
+  predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+  return tf.reduce_mean(
+      tf.cast(tf.not_equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
+
+
+def _apply(optimizer, grads, variables):
+  # Variables a variant does not use get None; Keras 3 variables cannot take
+  # unconnected_gradients=ZERO, so drop them.
+  pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+  if pairs:
+    optimizer.apply_gradients(pairs)

@@ -1,0 +1,101 @@
+"""The layers of the prediction and inference networks (DESIGN.md §1, paper Fig. 1).
+
+Prediction network (theta): glimpse encoder -> ReLU recurrent layer 1 ->
+ReLU recurrent layer 2; the low-resolution context initialises layer 2; the
+action head reads layer 2, the class head reads layer 1. Inference network
+(eta): q(a_n | y, a_<n, I) from [stop_gradient(r2_{n-1}), embed(y)].
+"""
+
+import keras
+import tensorflow as tf
+
+from wsram_tf import distributions
+
+
+class ReLURNNCell(keras.layers.Layer):
+  """r_n = relu(W x_n + U r_{n-1} + b), the paper's ReLU recurrence."""
+
+  def __init__(self, units: int, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+    self.input_layer = keras.layers.Dense(units, name="input")
+    # Identity recurrence (IRNN, Le et al. 2015) keeps ReLU recurrences stable
+    # over the few glimpses without saturating.
+    self.recurrent_layer = keras.layers.Dense(
+        units, use_bias=False, kernel_initializer="identity", name="recurrent")
+
+  def build(self, input_shape):
+    self.input_layer.build(input_shape)
+    self.recurrent_layer.build((None, self.units))
+
+  def call(self, inputs: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
+    return tf.nn.relu(self.input_layer(inputs) + self.recurrent_layer(state))
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units}
+
+
+class GlimpseEncoder(keras.layers.Layer):
+  """e_n from the patch ("what") and the location and scale ("where")."""
+
+  def __init__(self, units: int, num_scales: int, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+    self.num_scales = num_scales
+    self.what = keras.layers.Dense(units, activation="relu", name="what")
+    self.where = keras.layers.Dense(units, activation="relu", name="where")
+    self.combine = keras.layers.Dense(units, activation="relu", name="combine")
+
+  def build(self, input_shape):
+    patch_shape, _, _ = input_shape
+    self.what.build((None, patch_shape[-1]))
+    self.where.build((None, 2 + self.num_scales))
+    self.combine.build((None, 2 * self.units))
+
+  def call(self, inputs) -> tf.Tensor:
+    patches, locations, scales = inputs  # [B, P*P*C], [B, 2], [B] int
+    where = tf.concat(
+        [locations, tf.one_hot(scales, self.num_scales, dtype=locations.dtype)],
+        axis=-1)
+    return self.combine(
+        tf.concat([self.what(patches), self.where(where)], axis=-1))
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units,
+            "num_scales": self.num_scales}
+
+
+class InferenceNetwork(keras.layers.Layer):
+  """q(a_n | y, a_<n, I, eta): sees the label, proposes where to look."""
+
+  def __init__(self, units: int, num_classes: int, embedding_size: int,
+               num_scales: int, location_std: float,
+               learn_location_std: bool = False, **kwargs):
+    super().__init__(**kwargs)
+    self.config_args = dict(
+        units=units, num_classes=num_classes, embedding_size=embedding_size,
+        num_scales=num_scales, location_std=location_std,
+        learn_location_std=learn_location_std)
+    self.embedding = keras.layers.Embedding(
+        num_classes, embedding_size, name="label_embedding")
+    self.hidden = keras.layers.Dense(units, activation="relu", name="hidden")
+    self.head = distributions.ActionHead(
+        num_scales, location_std, learn_location_std, name="action")
+
+  def build(self, input_shape):
+    state_shape, _ = input_shape
+    units = self.config_args["units"]
+    self.embedding.build((None,))
+    self.hidden.build(
+        (None, state_shape[-1] + self.config_args["embedding_size"]))
+    self.head.build((None, units))
+
+  def call(self, inputs) -> distributions.ActionParams:
+    state, labels = inputs
+    # The stop_gradient keeps eta's loss from training theta (DESIGN.md §1).
+    features = tf.concat(
+        [tf.stop_gradient(state), self.embedding(labels)], axis=-1)
+    return self.head(self.hidden(features))
+
+  def get_config(self):
+    return {**super().get_config(), **self.config_args}
