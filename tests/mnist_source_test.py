@@ -11,36 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines import mnist_source
-
-
-def _idx_bytes(array: np.ndarray, magic: int) -> bytes:
-  header = magic.to_bytes(4, "big") + b"".join(
-      d.to_bytes(4, "big") for d in array.shape)
-  return header + array.astype(np.uint8).tobytes()
-
-
-def _write(path: str, data: bytes) -> str:
-  with open(path, "wb") as f:
-    f.write(gzip.compress(data) if path.endswith(".gz") else data)
-  return path
-
-
-def _tiny_arrays(num_train: int = 6, num_test: int = 4):
-  rng = np.random.default_rng(0)
-  return mnist_source.MnistArrays(
-      rng.integers(0, 256, [num_train, 28, 28], dtype=np.uint8),
-      rng.integers(0, 10, [num_train]).astype(np.int32),
-      rng.integers(0, 256, [num_test, 28, 28], dtype=np.uint8),
-      rng.integers(0, 10, [num_test]).astype(np.int32), source="tiny")
-
-
-def _write_idx_dir(directory: str, arrays, names=None) -> None:
-  names = names or mnist_source.IDX_FILES
-  for field, name in names.items():
-    magic = (mnist_source.IMAGES_MAGIC if field.endswith("images")
-             else mnist_source.LABELS_MAGIC)
-    _write(os.path.join(directory, name),
-           _idx_bytes(getattr(arrays, field), magic))
+from tests.toy_data import idx_bytes as _idx_bytes
+from tests.toy_data import random_mnist_arrays as _tiny_arrays
+from tests.toy_data import write_file as _write
+from tests.toy_data import write_idx_dir as _write_idx_dir
 
 
 def _data_config(**fields) -> ml_collections.ConfigDict:
