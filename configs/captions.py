@@ -1,0 +1,141 @@
+"""Experiment configs for Flickr8k captioning (paper §5.2, DESIGN.md §5).
+
+Select a preset on the command line and override any field:
+
+  python -m wsram_tf.main --config=configs/captions.py:wsram_q,tiny \
+      --workdir=/tmp/run --config.data.flickr8k_dir=/data/flickr8k
+
+The argument after the colon is a comma-separated list: at most one variant
+(`var`, `var_c`, `wsram`, `wsram_c`, `wsram_q` (default: the paper's WS-RAM+q
+of Table 2), `wsram_qc`) followed by modifiers (`tiny`). The returned
+ConfigDict is locked, so a misspelt field fails at once and lists the valid
+names. Without internet (ImageNet weights cannot be downloaded) use
+`--config.backbone.weights=/path/to/notop.h5` or the `tiny` modifier, whose
+small random CNN suits the synthetic digits dataset
+(`python -m pipelines.synthetic_captions --out=DIR`).
+"""
+
+import ml_collections
+
+# Variant presets: the paper's six training methods (DESIGN.md §2, Fig. 2).
+VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
+# Modifiers applied after the preset.
+MODIFIERS = ("tiny",)
+DEFAULT_PRESET = "wsram_q"
+
+
+def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
+  """Returns the locked config for `preset` (e.g. "wsram_q" or "var,tiny")."""
+  names = [n.strip() for n in (preset or DEFAULT_PRESET).split(",")
+           if n.strip()]
+  for name in names:
+    if name not in VARIANTS + MODIFIERS:
+      raise ValueError(
+          f"configs/captions.py: unknown preset {name!r}; valid presets are "
+          f"{', '.join(VARIANTS)} and modifiers {', '.join(MODIFIERS)} "
+          "(combine with commas, e.g. 'wsram_q,tiny').")
+  bases = [n for n in names if n not in MODIFIERS]
+  if len(bases) > 1:
+    raise ValueError(f"configs/captions.py: pick at most one of {bases}.")
+  base = bases[0] if bases else DEFAULT_PRESET
+
+  config = _defaults()
+  config.variant = base
+  for name in names:
+    if name == "tiny":
+      _tiny(config)
+  config.preset = ",".join([base] + [n for n in names if n in MODIFIERS])
+  config.lock()
+  return config
+
+
+def _defaults() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.preset = DEFAULT_PRESET  # The preset string this config was built from.
+  c.variant = DEFAULT_PRESET  # Training method: one of VARIANTS (DESIGN.md §2).
+  c.seed = 0  # The one seed: parameters, action sampling, data shuffling.
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "flickr8k"  # Dataset builder in pipelines/.
+  # Flickr8k root: Karpathy's dataset_flickr8k.json or the original text files,
+  # plus the image folder (pipelines/flickr8k.py). Required.
+  c.data.flickr8k_dir = ""
+  c.data.layout = "auto"  # "auto", "karpathy" or "original".
+  c.data.skip_bad = False  # Skip and count bad images/lines instead of failing.
+  c.data.verify_images = True  # Decode every JPEG (at 1/8 scale) up front.
+  c.data.cache_dir = "~/.cache/wsram"  # Feature caches go under here.
+  c.data.feature_cache_dir = ""  # Use exactly this feature cache dir instead.
+  c.data.feature_dtype = "float16"  # Storage of cached maps (read as float32).
+  c.data.feature_batch_size = 32  # Images per CNN call while caching.
+  c.data.min_word_count = 5  # Training-caption words rarer than this -> <unk>.
+  # T: caption ids per example incl. <start> and <end>; longer are truncated.
+  c.data.max_caption_length = 24
+  c.data.max_train_images = 0  # Use only the first n train images (0: all).
+  c.data.max_eval_images = 0  # Only the first n val and test images (0: all).
+
+  c.backbone = ml_collections.ConfigDict()
+  # Frozen CNN (wsram_tf/feature_pyramid.py): vgg16, resnet50, mobilenet_v2,
+  # or small (tiny random CNN for CPU demos).
+  c.backbone.name = "vgg16"
+  # "imagenet" (Keras downloads it), a local notop weights file, or "" for a
+  # random frozen network.
+  c.backbone.weights = "imagenet"
+  c.backbone.image_size = 224  # Images are resized to this square.
+  # Layers whose maps are the attention's scales (); () = the backbone's
+  # defaults, e.g. vgg16 block4_conv3 (28x28) and block5_conv3 (14x14).
+  c.backbone.taps = ()
+  c.backbone.seed = 0  # Initialisation of a random backbone (weights "").
+
+  # Model, objective, train and eval mirror configs/mnist.py for now.
+  c.model = ml_collections.ConfigDict()
+  c.model.hidden_size = 256  # Units of every hidden and recurrent layer.
+  c.model.word_embedding_size = 256  # Embedding of the words fed to the LSTM.
+  c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
+  c.model.learn_location_std = False  # Learn the std (starts at location_std).
+  # Word given to the inference net at step n: "previous" (the paper's "the
+  # immediate preceding word") or "current" (the word being predicted).
+  c.model.inference_word = "previous"
+
+  c.objective = ml_collections.ConfigDict()
+  c.objective.num_samples = 5  # M, action sequences per example in training.
+  c.objective.temperature = 1.0  # Exploration (1): proposal temperature tau.
+  c.objective.coverage_weight = 0.0  # Exploration (2): coverage regularizer.
+  c.objective.entropy_weight = 0.0  # Exploration (3): entropy bonus on p(a_n).
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 64  # (image, caption) pairs per update.
+  c.train.learning_rate = 1e-3  # Adam rate for theta (prediction, baseline).
+  c.train.inference_learning_rate = 1e-3  # Adam rate for eta (inference net).
+  c.train.clip_norm = 0.0  # Global-norm gradient clipping (0: off).
+  c.train.num_train_steps = 10000  # Total updates (paper Fig. 4: first 10k).
+  c.train.steps_per_epoch = 500  # Updates per Keras epoch (logging period).
+  c.train.jit_compile = True  # Compile train/test steps with XLA.
+  c.train.strategy = "default"  # default, mirrored or multi_worker.
+  c.train.checkpoint_every_steps = 500  # Mid-epoch backup interval for resume.
+  c.train.profile_steps = ""  # e.g. "10,20": profiler trace of those steps.
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_samples = 5  # M at test time (prior samples per caption score).
+  c.eval.deterministic = False  # Mean location and likeliest scale instead.
+  c.eval.batch_size = 100  # Images (or pairs) per evaluation batch.
+  return c
+
+
+def _tiny(c: ml_collections.ConfigDict) -> None:
+  """Seconds-long smoke runs: small random CNN, few images, a few steps."""
+  c.data.max_train_images = 64
+  c.data.max_eval_images = 16
+  c.data.min_word_count = 1
+  c.data.feature_batch_size = 16
+  c.backbone.name = "small"
+  c.backbone.weights = ""
+  c.backbone.image_size = 64
+  c.model.hidden_size = 32
+  c.model.word_embedding_size = 16
+  c.objective.num_samples = min(c.objective.num_samples, 2)
+  c.eval.num_samples = 2
+  c.eval.batch_size = 16
+  c.train.batch_size = 16
+  c.train.num_train_steps = 4
+  c.train.steps_per_epoch = 2
+  c.train.checkpoint_every_steps = 2
