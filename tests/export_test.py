@@ -1,0 +1,186 @@
+"""SavedModel export: serves without wsram_tf, matches the Keras model, CLI path."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tests import model_test
+from tests import toy_data
+from wsram_tf import export
+
+IMAGE_SHAPE = (32, 32, 1)
+
+# Runs in a fresh interpreter. The package is pip-installed in editable mode
+# here, so a clean PYTHONPATH and cwd alone would not hide it: a meta-path
+# hook refuses our packages and TensorFlow Probability outright.
+_CHILD = r"""
+import importlib.abc
+import sys
+
+BLOCKED = ("wsram_tf", "pipelines", "configs", "tests",
+           "tensorflow_probability")
+
+
+class Block(importlib.abc.MetaPathFinder):
+
+  def find_spec(self, name, path=None, target=None):
+    if name.split(".")[0] in BLOCKED:
+      raise ImportError(f"{name} is blocked in this test")
+
+
+sys.meta_path.insert(0, Block())
+try:
+  import wsram_tf  # noqa
+  raise SystemExit("wsram_tf is importable in the child")
+except ImportError:
+  pass
+
+import numpy as np
+import tensorflow as tf
+
+export_dir, images_path, out_dir = sys.argv[1:]
+loaded = tf.saved_model.load(export_dir)
+out = loaded.signatures["serve"](images=tf.constant(np.load(images_path)))
+for name, value in out.items():
+  np.save(f"{out_dir}/{name}.npy", value.numpy())
+leaked = [m for m in sys.modules if m.split(".")[0] in BLOCKED]
+if leaked:
+  raise SystemExit(f"modules leaked into the child: {leaked}")
+"""
+
+
+def trained_looking_model(seed: int = 0):
+  """The toy model with random weights: outputs differ between images."""
+  model = model_test.toy_model("wsram_qc", seed=seed)
+  rng = np.random.default_rng(seed)
+  for v in model.trainable_variables:
+    v.assign(rng.normal(0.0, 0.2, v.shape).astype(np.float32))
+  return model
+
+
+class ExportedSavedModelTest(tf.test.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.tmp = tempfile.mkdtemp()
+    cls.model = trained_looking_model()
+    cls.images, _ = toy_data.corner_patterns(6)
+    cls.export_dir = export.export_saved_model(
+        cls.model, os.path.join(cls.tmp, "export"), IMAGE_SHAPE)
+    cls.loaded = tf.saved_model.load(cls.export_dir)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls.tmp, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_serve_in_a_process_without_our_package_matches_keras(self):
+    work = tempfile.mkdtemp(dir=self.tmp)
+    images_path = os.path.join(work, "images.npy")
+    np.save(images_path, self.images)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, self.export_dir, images_path, work],
+        cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    self.assertEqual(child.returncode, 0, child.stderr[-3000:])
+
+    want = self.model.predict_with_trace(self.images, deterministic=True)
+    got = {k: np.load(os.path.join(work, f"{k}.npy"))
+           for k in ("probabilities", "locations", "scales")}
+    self.assertAllClose(got["probabilities"], want.probabilities, atol=1e-6)
+    self.assertAllClose(got["locations"], want.locations, atol=1e-6)
+    self.assertEqual(got["scales"].dtype, np.int32)
+    self.assertAllEqual(got["scales"], want.scales)
+
+  def test_sampled_signature_repeats_for_a_seed(self):
+    serve = self.loaded.signatures["serve_sampled"]
+    first = serve(images=tf.constant(self.images), seed=tf.constant([3, 4]))
+    second = serve(images=tf.constant(self.images), seed=tf.constant([3, 4]))
+    for name in ("probabilities", "locations", "scales"):
+      self.assertAllEqual(first[name], second[name])
+
+  def test_sampled_signature_differs_across_seeds(self):
+    serve = self.loaded.signatures["serve_sampled"]
+    first = serve(images=tf.constant(self.images), seed=tf.constant([3, 4]))
+    other = serve(images=tf.constant(self.images), seed=tf.constant([5, 6]))
+    self.assertNotAllClose(first["locations"], other["locations"])
+    self.assertNotAllClose(first["probabilities"], other["probabilities"])
+
+  def test_sampled_signature_matches_keras_with_the_same_seed(self):
+    seed = tf.constant([7, 8])
+    got = self.loaded.signatures["serve_sampled"](
+        images=tf.constant(self.images), seed=seed)
+    want = self.model.predict_with_trace(
+        self.images, self.model.config.eval.num_samples, False, seed)
+    self.assertAllClose(got["probabilities"], want.probabilities, atol=1e-6)
+    self.assertAllClose(got["locations"], want.locations, atol=1e-6)
+    self.assertAllEqual(got["scales"], want.scales)
+
+  def test_export_info_describes_inputs_and_glimpse_geometry(self):
+    with open(os.path.join(self.export_dir, "export_info.json")) as f:
+      info = json.load(f)
+    self.assertEqual(info["input"]["shape"], [None, 32, 32, 1])
+    self.assertEqual(info["num_classes"], toy_data.NUM_CLASSES)
+    self.assertEqual(info["glimpse"]["scale_factors"], [1, 2])
+    self.assertEqual(info["glimpse"]["window_sides"], [8, 16])
+    self.assertEqual(info["glimpse"]["num_glimpses"], 2)
+    self.assertEqual(info["signatures"]["serve_sampled"]["num_samples"],
+                     self.model.config.eval.num_samples)
+
+
+class WorkdirTest(tf.test.TestCase):
+
+  def _workdir(self):
+    """A training run's files: config.json and final.weights.h5."""
+    workdir = self.create_tempdir().full_path
+    model = trained_looking_model(seed=1)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(model.config.to_json_best_effort(indent=2))
+    model.save_weights(os.path.join(workdir, "final.weights.h5"))
+    return workdir, model
+
+  def test_export_from_workdir_writes_savedmodel_and_info(self):
+    workdir, _ = self._workdir()
+    export_dir = export.export_from_workdir(workdir)
+    self.assertEqual(export_dir, os.path.join(workdir, "export"))
+    for name in ("saved_model.pb", "export_info.json", "config.json"):
+      self.assertTrue(os.path.isfile(os.path.join(export_dir, name)), name)
+
+  def test_load_model_from_workdir_restores_weights_and_tuples(self):
+    workdir, original = self._workdir()
+    model, config = export.load_model_from_workdir(workdir)
+    self.assertEqual(config.model.scale_factors, (1, 2))
+    images, _ = toy_data.corner_patterns(4)
+    self.assertAllClose(
+        model.predict_with_trace(images, deterministic=True).probabilities,
+        original.predict_with_trace(images, deterministic=True).probabilities)
+
+  def test_missing_weights_error_names_the_file(self):
+    workdir, _ = self._workdir()
+    os.remove(os.path.join(workdir, "final.weights.h5"))
+    with self.assertRaisesRegex(FileNotFoundError, "final.weights.h5"):
+      export.load_model_from_workdir(workdir)
+
+  def test_corrupt_weights_error_names_the_file(self):
+    workdir, _ = self._workdir()
+    with open(os.path.join(workdir, "final.weights.h5"), "wb") as f:
+      f.write(b"not an hdf5 file")
+    with self.assertRaisesRegex(ValueError, "final.weights.h5"):
+      export.load_model_from_workdir(workdir)
+
+  def test_missing_config_error_names_the_file(self):
+    workdir = self.create_tempdir().full_path
+    with self.assertRaisesRegex(FileNotFoundError, "config.json"):
+      export.load_model_from_workdir(workdir)
+
+
+if __name__ == "__main__":
+  tf.test.main()
