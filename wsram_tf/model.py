@@ -290,7 +290,10 @@ class WSRAM(keras.Model):
       # loss_theta has no path to eta and loss_eta none to theta (stop
       # gradients in the weights and the inference input), so one backward
       # pass over the sum gives each parameter set its own estimator.
-      total = loss_theta + loss_eta
+      # Replicas' gradients are summed: scale each to its share of the
+      # global batch so the update equals one device's.
+      replicas = tf.distribute.get_strategy().num_replicas_in_sync
+      total = (loss_theta + loss_eta) / replicas
     theta, eta = self.theta_variables, self.eta_variables
     grads = tape.gradient(total, theta + eta)
     _apply(self.optimizer, grads[:len(theta)], theta)

@@ -1,0 +1,159 @@
+"""train_and_evaluate and the CLI: end to end on tiny idx MNIST, resume, profiling."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+from unittest import mock
+
+import keras
+import tensorflow as tf
+
+from configs import mnist as mnist_configs
+from tests import toy_data
+from wsram_tf import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(mnist_dir: str, **train_fields):
+  config = mnist_configs.get_config("wsram_qc,tiny")
+  with config.unlocked():
+    config.data.mnist_dir = mnist_dir
+    config.data.canvas_size = 60
+    config.data.max_digit_size = 40
+    config.data.validation_size = 16
+    config.model.hidden_size = 16
+    config.train.batch_size = 8
+    config.eval.batch_size = 16
+    # These tests are about the loop around the step; XLA compiles would
+    # only add minutes (the CLI test and model_test cover XLA).
+    config.train.jit_compile = False
+    config.train.update(train_fields)
+  return config
+
+
+class KillAt(keras.callbacks.Callback):
+  """Stands in for a killed process: raises once the step is reached."""
+
+  def __init__(self, step):
+    super().__init__()
+    self.step = step
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations) >= self.step:
+      raise KeyboardInterrupt(f"killed at step {self.step}")
+
+
+class StepRecorder(keras.callbacks.Callback):
+
+  def __init__(self):
+    super().__init__()
+    self.first_step = None
+    self.batches = 0
+
+  def on_train_begin(self, logs=None):
+    if self.first_step is None:
+      self.first_step = int(self.model.optimizer.iterations)
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.batches += 1
+
+
+class TrainTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.mnist_dir = self.create_tempdir().full_path
+    toy_data.write_idx_dir(self.mnist_dir,
+                           toy_data.random_mnist_arrays(80, 24))
+
+  def _with_callbacks(self, *extra):
+    original = train.callbacks_for
+    return mock.patch.object(
+        train, "callbacks_for",
+        lambda *args: original(*args) + list(extra))
+
+  def test_cli_runs_tiny_end_to_end(self):
+    workdir = self.create_tempdir().full_path
+    command = [
+        sys.executable, "-m", "wsram_tf.main",
+        "--config=configs/mnist.py:wsram_qc,tiny", f"--workdir={workdir}",
+        f"--config.data.mnist_dir={self.mnist_dir}",
+        "--config.data.validation_size=16", "--config.model.hidden_size=16"]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True,
+                   env=dict(os.environ, PYTHONPATH=ROOT))
+    with open(os.path.join(workdir, "config.json")) as f:
+      self.assertEqual(json.load(f)["variant"], "wsram_qc")
+    with open(os.path.join(workdir, "results.json")) as f:
+      results = json.load(f)
+    for key in ("test_error", "test_log_likelihood", "train_steps", "variant",
+                "wall_seconds", "data_source"):
+      self.assertIn(key, results)
+    self.assertEqual(results["train_steps"], 4)
+    self.assertStartsWith(results["data_source"], "idx:")
+    self.assertBetween(results["test_error"], 0.0, 1.0)
+
+  def test_cli_rejects_a_misspelt_field(self):
+    result = subprocess.run(
+        [sys.executable, "-m", "wsram_tf.main",
+         "--config=configs/mnist.py:tiny", "--workdir=/tmp/unused",
+         "--config.train.learning_rat=1"],
+        cwd=ROOT, capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("learning_rate", result.stderr)
+
+  def test_killed_run_resumes_from_its_last_backup(self):
+    workdir = self.create_tempdir().full_path
+    config = tiny_config(self.mnist_dir, num_train_steps=6, steps_per_epoch=3,
+                         checkpoint_every_steps=2)
+    with self._with_callbacks(KillAt(4)), self.assertRaises(KeyboardInterrupt):
+      train.train_and_evaluate(config, workdir)
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
+
+    recorder = StepRecorder()
+    with self._with_callbacks(recorder):
+      results = train.train_and_evaluate(config, workdir)
+    self.assertEqual(recorder.first_step, 4)
+    self.assertEqual(recorder.batches, 2)
+    self.assertEqual(results["train_steps"], 6)
+
+  def test_finished_run_restarted_does_not_train_again(self):
+    workdir = self.create_tempdir().full_path
+    config = tiny_config(self.mnist_dir)
+    train.train_and_evaluate(config, workdir)
+    recorder = StepRecorder()
+    with self._with_callbacks(recorder):
+      results = train.train_and_evaluate(config, workdir)
+    self.assertEqual(recorder.batches, 0)
+    self.assertEqual(results["train_steps"], config.train.num_train_steps)
+
+  def test_best_and_last_checkpoints_are_kept(self):
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(tiny_config(self.mnist_dir), workdir)
+    checkpoints = os.path.join(workdir, "checkpoints")
+    self.assertTrue(os.path.exists(os.path.join(checkpoints,
+                                                "best.weights.h5")))
+    self.assertEqual(tf.train.latest_checkpoint(checkpoints),
+                     os.path.join(checkpoints, "ckpt-4"))
+
+  def test_profile_steps_write_a_trace(self):
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(
+        tiny_config(self.mnist_dir, profile_steps="2,3"), workdir)
+    traces = glob.glob(os.path.join(workdir, "tensorboard", "**", "*.xplane.pb"),
+                       recursive=True)
+    self.assertNotEmpty(traces)
+
+  def test_bad_settings_name_the_field(self):
+    for fields, name in (({"num_train_steps": 5}, "steps_per_epoch"),
+                         ({"strategy": "tpu"}, "strategy"),
+                         ({"profile_steps": "9,3"}, "profile_steps")):
+      with self.assertRaisesRegex(ValueError, name):
+        train.check_config(tiny_config(self.mnist_dir, **fields))
+
+
+if __name__ == "__main__":
+  tf.test.main()
