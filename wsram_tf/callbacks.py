@@ -1,0 +1,344 @@
+"""Keras callbacks around `model.fit`: glimpse pictures, gradient variance,
+epoch scalars and a non-finite stop (DESIGN.md §3).
+
+Where things land, with `logdir` = `<workdir>/tensorboard` by convention:
+- `GlimpsePictures`: TensorBoard images under `logdir/glimpses` (tag
+  "glimpses", step = epochs done) and, if `workdir` is given, one PNG per
+  canvas per drawing: `<workdir>/glimpses/epoch_XXXX_img_YY.png`.
+- `GradientVariance`: scalars `grad_var_theta`, `grad_var_eta` under
+  `logdir/diagnostics` (step = optimizer iterations) and, if `workdir` is
+  given, rows `step,theta,eta` appended to `<workdir>/grad_variance.csv`.
+- `EpochScalars`: the config as text and hparams at train begin, and every
+  epoch log value as `epoch/<name>` (step = optimizer iterations, the x axis
+  of the gradient variance too), all directly in `logdir`.
+
+Callbacks that draw actions pass their own seeds, so adding or removing them
+does not change the model's sampling stream (its training randomness).
+"""
+
+import json
+import os
+from typing import List, NamedTuple, Optional, Sequence
+
+import keras
+import numpy as np
+from tensorboard.plugins.hparams import api as hp
+import tensorflow as tf
+
+from wsram_tf import diagnostics
+from wsram_tf import pictures
+
+# -- callbacks ----------------------------------------------------------------
+
+def _fixed_batch(name: str, images, labels):
+  images = tf.convert_to_tensor(images, tf.float32)
+  labels = tf.convert_to_tensor(labels, tf.int32)
+  if images.shape.rank != 4 or labels.shape.rank != 1 or (
+      images.shape[0] != labels.shape[0]):
+    raise ValueError(f"callbacks.{name}: need images [K, H, W, C] and labels "
+                     f"[K], got {images.shape} and {labels.shape}.")
+  return images, labels
+
+
+def _check_every(name: str, field: str, value) -> int:
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise ValueError(f"callbacks.{name}: {field} must be an int >= 1, got "
+                     f"{value!r} (leave the callback out to turn it off).")
+  return value
+
+
+def _iterations(model) -> int:
+  optimizer = getattr(model, "optimizer", None)
+  return 0 if optimizer is None else int(optimizer.iterations.numpy())
+
+
+class GlimpsePictures(keras.callbacks.Callback):
+  """Every `every_epochs` epochs and at train end, draws K fixed canvases.
+
+  Pictures use `model.predict_with_trace` (deterministic: mean location and
+  likeliest scale, by default) with seed [seed, epoch]. Titles give the
+  predicted class, its probability and the true class.
+  """
+
+  def __init__(self, images, labels, logdir: str, every_epochs: int,
+               class_names: Optional[Sequence[str]] = None,
+               deterministic: bool = True, workdir: Optional[str] = None,
+               seed: int = 0):
+    super().__init__()
+    self.images, self.labels = _fixed_batch("GlimpsePictures", images, labels)
+    self.every_epochs = _check_every("GlimpsePictures", "every_epochs",
+                                     every_epochs)
+    self.logdir = os.path.join(logdir, "glimpses")
+    self.png_dir = None if workdir is None else os.path.join(workdir,
+                                                             "glimpses")
+    self.class_names = None if class_names is None else list(class_names)
+    self.deterministic = deterministic
+    self.seed = seed
+    self._writer = None
+    self._epochs_done = 0
+    self._last_written = None
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._epochs_done = epoch + 1
+    if self._epochs_done % self.every_epochs == 0:
+      self.write(self._epochs_done)
+
+  def on_train_end(self, logs=None):
+    if self._epochs_done and self._last_written != self._epochs_done:
+      self.write(self._epochs_done)
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+  def _name(self, label: int) -> str:
+    return str(label) if self.class_names is None else self.class_names[label]
+
+  def write(self, epoch: int) -> List[np.ndarray]:
+    """Draws the pictures of `epoch` now; returns them (uint8 RGB)."""
+    m = self.model.config.model
+    out = self.model.predict_with_trace(
+        self.images, deterministic=self.deterministic,
+        seed=tf.constant([self.seed, epoch], tf.int32))
+    probabilities = out.probabilities.numpy()
+    drawn = []
+    for k, label in enumerate(self.labels.numpy()):
+      guess = int(np.argmax(probabilities[k]))
+      title = (f"epoch {epoch}: predicted {self._name(guess)} "
+               f"({probabilities[k, guess]:.2f}), true {self._name(label)}")
+      drawn.append(pictures.draw_glimpses(self.images[k].numpy(),
+                                          out.locations[k].numpy(),
+                                          out.scales[k].numpy(), m.patch_size,
+                                          m.scale_factors, title))
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(self.logdir)
+    with self._writer.as_default():
+      tf.summary.image("glimpses", np.stack(drawn), step=epoch,
+                       max_outputs=len(drawn))
+    self._writer.flush()
+    if self.png_dir is not None:
+      tf.io.gfile.makedirs(self.png_dir)
+      for k, picture in enumerate(drawn):
+        tf.io.write_file(
+            os.path.join(self.png_dir, f"epoch_{epoch:04d}_img_{k:02d}.png"),
+            tf.io.encode_png(picture))
+    self._last_written = epoch
+    return drawn
+
+
+class GradientVarianceRecord(NamedTuple):
+  step: int  # Optimizer iterations when measured.
+  theta: float  # Mean per-coordinate gradient variance of theta.
+  eta: float  # Same for eta; NaN without an inference network.
+
+
+class GradientVariance(keras.callbacks.Callback):
+  """Every `every_steps` updates, `draws` gradient estimates on a fixed batch.
+
+  Uses `diagnostics.gradient_variance` (fresh action samples, same
+  parameters) with seed derived from (seed, step): new samples at every
+  measurement, reproducible across runs. Results are kept in
+  `self.measurements`. A measurement runs when the optimizer's iteration
+  count reaches the next multiple of `every_steps` (with
+  steps_per_execution > 1, at the first batch end past it).
+  """
+
+  def __init__(self, images, labels, every_steps: int, draws: int,
+               logdir: str, workdir: Optional[str] = None, seed: int = 0,
+               jit_compile: Optional[bool] = None):
+    super().__init__()
+    self.images, self.labels = _fixed_batch("GradientVariance", images, labels)
+    self.every_steps = _check_every("GradientVariance", "every_steps",
+                                    every_steps)
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+      raise ValueError(f"callbacks.GradientVariance: draws must be an int >= "
+                       f"2, got {draws!r}.")
+    self.draws = draws
+    self.logdir = os.path.join(logdir, "diagnostics")
+    self.csv_path = (None if workdir is None
+                     else os.path.join(workdir, "grad_variance.csv"))
+    self.seed = seed
+    self.jit_compile = jit_compile
+    self.measurements: List[GradientVarianceRecord] = []
+    self._writer = None
+    self._next_step = every_steps
+
+  def on_train_begin(self, logs=None):
+    # On resume, the next multiple after the restored step.
+    self._next_step = (_iterations(self.model) // self.every_steps + 1
+                       ) * self.every_steps
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = _iterations(self.model)
+    if step >= self._next_step:
+      self.measure(step)
+      self._next_step = (step // self.every_steps + 1) * self.every_steps
+
+  def on_train_end(self, logs=None):
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+  def measure(self, step: int) -> GradientVarianceRecord:
+    """Measures now and logs the result under `step`."""
+    jit = self.jit_compile
+    if jit is None:
+      jit = getattr(self.model, "jit_compile", False) is True
+    result = diagnostics.gradient_variance(
+        self.model, self.images, self.labels, self.draws,
+        seed=(self.seed * 1_000_003 + step) % 2**31, jit_compile=jit)
+    record = GradientVarianceRecord(step, result["theta"], result["eta"])
+    self.measurements.append(record)
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(self.logdir)
+    with self._writer.as_default():
+      for name, value in (("theta", record.theta), ("eta", record.eta)):
+        if np.isfinite(value):  # eta is NaN for variants without q.
+          tf.summary.scalar(f"grad_var_{name}", value, step=step)
+    self._writer.flush()
+    if self.csv_path is not None:
+      new = not tf.io.gfile.exists(self.csv_path)
+      with tf.io.gfile.GFile(self.csv_path, "a") as f:
+        if new:
+          f.write("step,theta,eta\n")
+        f.write(f"{record.step},{record.theta!r},{record.eta!r}\n")
+    return record
+
+
+def _flatten(config, prefix: str = "") -> dict:
+  """{"model.hidden_size": 256, ...} with bool/int/float/str values only."""
+  items = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  flat = {}
+  for key, value in items.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, dict):
+      flat.update(_flatten(value, name + "."))
+    elif isinstance(value, (bool, int, float, str)):
+      flat[name] = value
+    else:  # Tuples, None, ...: hparams takes only scalars.
+      flat[name] = str(value)
+  return flat
+
+
+class EpochScalars(keras.callbacks.Callback):
+  """Config as text and hparams once; every epoch log value as a scalar.
+
+  Scalars are `epoch/<log name>` (loss, bound, ess, train_error,
+  baseline_loss, val_error, val_log_likelihood, ...), step = optimizer
+  iterations so that runs with different epoch lengths line up.
+  """
+
+  def __init__(self, logdir: str, config):
+    super().__init__()
+    self.logdir = logdir
+    self.config = config
+    self._writer = None
+    self._config_written = False
+
+  def _get_writer(self):
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(self.logdir)
+    return self._writer
+
+  def on_train_begin(self, logs=None):
+    if self._config_written:
+      return
+    flat = _flatten(self.config)
+    with self._get_writer().as_default():
+      text = json.dumps(flat, indent=2, sort_keys=True)
+      # Indented: TensorBoard renders text as markdown; this keeps it verbatim.
+      tf.summary.text("config", "\n".join("    " + line
+                                          for line in text.splitlines()),
+                      step=0)
+      hp.hparams(flat)
+    self._writer.flush()
+    self._config_written = True
+
+  def on_epoch_end(self, epoch, logs=None):
+    step = _iterations(self.model) if self.model is not None else epoch + 1
+    with self._get_writer().as_default():
+      for name, value in (logs or {}).items():
+        value = np.asarray(value)
+        if value.size == 1 and np.issubdtype(value.dtype, np.number):
+          tf.summary.scalar(f"epoch/{name}", float(value), step=step)
+    self._writer.flush()
+
+  def on_train_end(self, logs=None):
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+
+class NonFiniteLossError(RuntimeError):
+  """A training or validation metric became NaN or Inf."""
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+  """Stops `fit` by raising NonFiniteLossError at the first NaN/Inf in logs.
+
+  Put it BEFORE every checkpointing callback (ModelCheckpoint,
+  BackupAndRestore, ...): callbacks run in list order, and the raise stops
+  the later ones from seeing the batch, so no checkpoint holds the poisoned
+  weights (the update that produced the NaN is already applied). Raising,
+  not only setting `model.stop_training` as keras' TerminateOnNaN does, is
+  what makes this robust: after `stop_training` Keras still ends the epoch,
+  and epoch-end checkpoints would save the NaN weights. Checks train logs
+  after every batch and the validation logs at epoch end.
+  """
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._check(logs, f"training step {_iterations(self.model)} "
+                f"(batch {batch})")
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._check(logs, f"the end of epoch {epoch + 1} (training step "
+                f"{_iterations(self.model)})")
+
+  def _check(self, logs, where: str):
+    bad = []
+    # "loss" first: the name users look for; Keras' log order varies.
+    for name, value in sorted((logs or {}).items(),
+                              key=lambda item: item[0] != "loss"):
+      value = np.asarray(value)
+      if np.issubdtype(value.dtype, np.number) and not np.all(
+          np.isfinite(value)):
+        bad.append(f"{name}={value.tolist()}")
+    if bad:
+      self.model.stop_training = True
+      raise NonFiniteLossError(
+          f"StopOnNonFinite: non-finite metric {bad[0]} at {where}"
+          + (f"; also {', '.join(bad[1:])}" if bad[1:] else "")
+          + ". Training stopped before later callbacks ran, so the last "
+          "checkpoint predates it.")
+
+
+class ProfileSteps(keras.callbacks.Callback):
+  """Profiler trace of training steps first..last (1-based optimizer steps).
+
+  The trace lands in `logdir/plugins/profile/`; view it in TensorBoard's
+  Profile tab (pip install tensorboard-plugin-profile).
+  """
+
+  def __init__(self, logdir: str, first: int, last: int):
+    super().__init__()
+    if not 1 <= first <= last:
+      raise ValueError(f"callbacks.ProfileSteps: need 1 <= first <= last, got "
+                       f"{first}, {last}.")
+    self.logdir, self.first, self.last = logdir, first, last
+    self._running = False
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if not self._running and _iterations(self.model) + 1 == self.first:
+      tf.profiler.experimental.start(self.logdir)
+      self._running = True
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self._running and _iterations(self.model) >= self.last:
+      self._stop()
+
+  def on_train_end(self, logs=None):
+    if self._running:
+      self._stop()
+
+  def _stop(self):
+    tf.profiler.experimental.stop()
+    self._running = False

@@ -1,0 +1,94 @@
+"""Glimpse pictures: each glimpse drawn as the box of pixels the sensor reads.
+
+Box n is numbered n (1-based); its side is the window side of its scale,
+placed with `glimpse.window_origins`, the sensor's own geometry.
+"""
+
+from typing import Sequence
+
+from matplotlib import patches
+# The Agg canvas directly, not pyplot: no display, no global backend switch.
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+import numpy as np
+
+from wsram_tf import glimpse
+
+# Saturated, never grey: boxes stay visible on grey-scale canvases.
+_STEP_COLOURS = ("#ff3030", "#30e030", "#3090ff", "#ffa500", "#ff40ff",
+                 "#00d8d8", "#f0f020", "#a060ff")
+_TITLE_PIXELS = 28
+_TARGET_PIXELS = 384  # Rough side of the drawn canvas.
+_DPI = 100
+
+
+def glimpse_boxes(locations, scales, height: int, width: int, patch_size: int,
+                  scale_factors: Sequence[int]) -> np.ndarray:
+  """int [N, 3] (top, left, side) of the window each glimpse's sensor reads."""
+  locations = np.asarray(locations, np.float32).reshape(-1, 2)
+  scales = np.asarray(scales).reshape(-1).astype(np.int64)
+  sides = glimpse.window_sides(patch_size, scale_factors)
+  if len(scales) != len(locations):
+    raise ValueError(f"callbacks.glimpse_boxes: {len(locations)} locations but "
+                     f"{len(scales)} scales.")
+  if len(scales) and (scales.min() < 0 or scales.max() >= len(sides)):
+    raise ValueError(f"callbacks.glimpse_boxes: scales {scales.tolist()} "
+                     f"outside [0, {len(sides)}).")
+  origins = glimpse.window_origins(locations, height, width, patch_size,
+                                   scale_factors).numpy()  # [N, K, 2]
+  rows = np.arange(len(scales))
+  top_left = origins[rows, scales]
+  side = np.asarray(sides)[scales]
+  return np.stack([top_left[:, 0], top_left[:, 1], side], axis=1)
+
+
+def draw_glimpses(image, locations, scales, patch_size: int,
+                  scale_factors: Sequence[int], title: str = "") -> np.ndarray:
+  """The canvas with one numbered box per glimpse: uint8 RGB [H', W', 3].
+
+  Box n (labelled n, 1-based, inside its top-left corner) covers exactly the
+  pixels the sensor reads for glimpse n (`glimpse.window_origins`), so its
+  side is P * f_k for scale k. Parts off the canvas are clipped. The output
+  size depends only on the image size, so pictures of one run stack.
+
+  Args:
+    image: [H, W], [H, W, 1] or [H, W, 3] floats.
+    locations: [N, 2] (row, column) centres in [-1, 1].
+    scales: [N] scale indices.
+    patch_size, scale_factors: the sensor's P and f_1..f_K.
+    title: one line above the canvas.
+  """
+  image = np.asarray(image, np.float32)
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]
+  if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+    raise ValueError("callbacks.draw_glimpses: image must be [H, W], [H, W, 1]"
+                     f" or [H, W, 3], got shape {image.shape}.")
+  height, width = image.shape[:2]
+  boxes = glimpse_boxes(locations, scales, height, width, patch_size,
+                        scale_factors)
+  zoom = max(1, round(_TARGET_PIXELS / max(height, width)))
+  fig = Figure(figsize=(width * zoom / _DPI,
+                        (height * zoom + _TITLE_PIXELS) / _DPI), dpi=_DPI)
+  canvas = FigureCanvasAgg(fig)
+  ax = fig.add_axes([0, 0, 1, height * zoom / (height * zoom + _TITLE_PIXELS)])
+  low, high = float(image.min()), float(image.max())
+  if high <= low:
+    low, high = 0.0, 1.0
+  # extent puts pixel (i, j) on [j, j+1) x [i, i+1): glimpse.py's geometry.
+  ax.imshow(np.clip((image - low) / (high - low), 0, 1), cmap="gray", vmin=0,
+            vmax=1, interpolation="nearest", extent=(0, width, height, 0))
+  ax.set_xlim(0, width)
+  ax.set_ylim(height, 0)
+  ax.axis("off")
+  for n, (top, left, side) in enumerate(boxes):
+    colour = _STEP_COLOURS[n % len(_STEP_COLOURS)]
+    ax.add_patch(patches.Rectangle((left, top), side, side, fill=False,
+                                   edgecolor=colour, linewidth=2))
+    ax.text(left + 0.5 + 4 / zoom, top + 0.5 + 2 / zoom, str(n + 1),
+            color=colour, fontsize=9, fontweight="bold", ha="left", va="top",
+            clip_on=True)
+  fig.text(0.5, 1 - 0.5 * _TITLE_PIXELS / (height * zoom + _TITLE_PIXELS),
+           title, ha="center", va="center", fontsize=10)
+  canvas.draw()
+  return np.asarray(canvas.buffer_rgba())[..., :3].copy()
