@@ -1,7 +1,6 @@
 """Tests of pipelines/mnist_source.py on tiny files they write (no network)."""
 
 import gzip
-import io
 import os
 import pickle
 import zipfile

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from pipelines import mnist as mnist_pipeline
+from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import checkpoints
 from wsram_tf import model as model_lib
 from wsram_tf import variants
@@ -72,20 +73,36 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def callbacks_for(config, workdir: str, data) -> list:
-  """The callbacks of a run; order matters (see comments)."""
+  """The callbacks of a run, in the order they must run."""
   t = config.train
   logdir = os.path.join(workdir, "tensorboard")
   checkpoint_dir = os.path.join(workdir, "checkpoints")
-  return [
-      # First, so that a poisoned step never reaches the checkpoints below.
-      keras.callbacks.TerminateOnNaN(),
+  # Fixed validation canvases: the same in every run (pipelines/mnist.py).
+  images, labels = next(iter(data.validation.unbatch().batch(
+      min(t.batch_size, data.num_validation)).take(1)))
+  callbacks = [
+      # First: it raises before a poisoned step reaches any checkpoint below.
+      callbacks_lib.StopOnNonFinite(),
       keras.callbacks.CSVLogger(os.path.join(workdir, "metrics.csv"),
                                 append=True),
-      keras.callbacks.TensorBoard(logdir, profile_batch=profile_steps(config)),
+      callbacks_lib.EpochScalars(logdir, config),
+  ]
+  if t.glimpse_every_epochs:
+    callbacks.append(callbacks_lib.GlimpsePictures(
+        images[:8], labels[:8], logdir, t.glimpse_every_epochs,
+        workdir=workdir, seed=config.seed))
+  if t.grad_var_every_steps:
+    callbacks.append(callbacks_lib.GradientVariance(
+        images, labels, t.grad_var_every_steps, t.grad_var_draws, logdir,
+        workdir=workdir, seed=config.seed))
+  if profile_steps(config):
+    callbacks.append(callbacks_lib.ProfileSteps(logdir, *profile_steps(config)))
+  callbacks += [
       checkpoints.BestCheckpoint(
           os.path.join(checkpoint_dir, "best.weights.h5")),
       checkpoints.ResumableCheckpoint(checkpoint_dir, t.checkpoint_every_steps),
   ]
+  return callbacks
 
 
 def fit(model, config, train_data, validation_data, callbacks) -> int:

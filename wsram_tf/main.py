@@ -1,0 +1,36 @@
+"""Command line: train and evaluate one experiment into a work directory.
+
+  python -m wsram_tf.main --config=configs/mnist.py:wsram_qc --workdir=/tmp/run \
+      [--config.train.learning_rate=3e-4]
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file and preset, e.g. configs/mnist.py:wsram_qc.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where results land.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from wsram_tf import train  # pylint: disable=g-import-not-at-top
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  logging.info("Config:\n%s", config)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
+  train.train_and_evaluate(config, workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)
