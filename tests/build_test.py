@@ -1,0 +1,85 @@
+"""BUILD stays in step with the tree: a target per module and per test file."""
+
+import glob
+import os
+
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RULES = ("py_library", "py_test", "py_binary")
+
+
+def load_targets():
+  """Evaluates BUILD (Starlark-compatible Python) and records every rule."""
+  targets = []
+
+  def rule(kind):
+    def record(**kwargs):
+      targets.append(dict(kwargs, kind=kind))
+    return record
+
+  with open(os.path.join(ROOT, "BUILD")) as f:
+    source = f.read()
+  stubs = {
+      "load": lambda *args: None,
+      "package": lambda **kwargs: None,
+      "requirement": lambda name: "@pip//" + name,
+      "glob": lambda patterns: sorted(
+          os.path.relpath(p, ROOT) for pattern in patterns
+          for p in glob.glob(os.path.join(ROOT, pattern))),
+  }
+  exec(compile(source, "BUILD", "exec"),  # pylint: disable=exec-used
+       {kind: rule(kind) for kind in RULES} | stubs)
+  return targets
+
+
+class BuildTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.targets = load_targets()
+
+  def test_every_test_file_has_a_py_test(self):
+    tested = {src for t in self.targets if t["kind"] == "py_test"
+              for src in t["srcs"]}
+    for path in glob.glob(os.path.join(ROOT, "tests", "*_test.py")):
+      self.assertIn(os.path.relpath(path, ROOT), tested)
+
+  def test_every_module_has_a_py_library(self):
+    libraries = {src for t in self.targets if t["kind"] == "py_library"
+                 for src in t["srcs"]}
+    for package in ("wsram_tf", "pipelines", "configs"):
+      for path in glob.glob(os.path.join(ROOT, package, "*.py")):
+        if os.path.basename(path) in ("__init__.py", "main.py"):
+          continue
+        self.assertIn(os.path.relpath(path, ROOT), libraries)
+
+  def test_every_source_file_exists(self):
+    for target in self.targets:
+      for src in target.get("srcs", []):
+        self.assertTrue(os.path.exists(os.path.join(ROOT, src)),
+                        f"{target['name']}: {src} does not exist")
+
+  def test_every_third_party_dependency_is_pinned(self):
+    with open(os.path.join(ROOT, "requirements.txt")) as f:
+      pinned = {line.split("=")[0].split(">")[0].split("<")[0].strip().lower()
+                for line in f if line.strip() and not line.startswith("#")}
+    for target in self.targets:
+      for dep in target.get("deps", []):
+        if dep.startswith("@pip//"):
+          self.assertIn(dep[len("@pip//"):].lower(), pinned, target["name"])
+
+  def test_every_internal_dependency_is_a_target(self):
+    names = {":" + t["name"] for t in self.targets}
+    for target in self.targets:
+      for dep in target.get("deps", []):
+        if dep.startswith(":"):
+          self.assertIn(dep, names, f"{target['name']} depends on {dep}")
+
+  def test_target_names_are_unique(self):
+    names = [t["name"] for t in self.targets]
+    self.assertEqual(len(names), len(set(names)))
+
+
+if __name__ == "__main__":
+  tf.test.main()
