@@ -1,4 +1,4 @@
-"""BUILD stays in step with the tree: a target per module and per test file."""
+"""The repo stays in step with itself: BUILD targets, and CI runs the README's command."""
 
 import glob
 import os
@@ -75,6 +75,14 @@ class BuildTest(tf.test.TestCase):
       for dep in target.get("deps", []):
         if dep.startswith(":"):
           self.assertIn(dep, names, f"{target['name']} depends on {dep}")
+
+  def test_ci_runs_the_readme_test_command(self):
+    with open(os.path.join(ROOT, "README.md")) as f:
+      blocks = f.read().split("```sh\n")
+    readme_command = blocks[2].split("```")[0].strip()
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+      ci_command = f.read().strip().splitlines()[-1]
+    self.assertEqual(ci_command, readme_command)
 
   def test_target_names_are_unique(self):
     names = [t["name"] for t in self.targets]
