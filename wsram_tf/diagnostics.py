@@ -8,6 +8,7 @@ network).
 """
 
 from typing import Dict
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -27,6 +28,22 @@ def _flat_gradients(model, images, labels, seed):
   return flat(grads[:len(theta)], theta), flat(grads[len(theta):], eta)
 
 
+# One traced (and, with XLA, compiled) gradient function per model and mode:
+# a measurement every few hundred steps must not recompile each time.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _compiled(model, jit_compile: bool):
+  per_model = _COMPILED.setdefault(model, {})
+  if jit_compile not in per_model:
+    model_ref = weakref.ref(model)  # A strong one would keep the model alive.
+    per_model[jit_compile] = tf.function(
+        lambda images, labels, seed: _flat_gradients(model_ref(), images,
+                                                     labels, seed),
+        jit_compile=jit_compile)
+  return per_model[jit_compile]
+
+
 def gradient_variance(model, images, labels, draws: int = 10,
                       seed: int = 0, jit_compile: bool = True
                       ) -> Dict[str, float]:
@@ -37,10 +54,10 @@ def gradient_variance(model, images, labels, draws: int = 10,
   """
   if draws < 2:
     raise ValueError(f"gradient_variance needs draws >= 2, got {draws}.")
-  step = tf.function(_flat_gradients, jit_compile=jit_compile)
+  step = _compiled(model, jit_compile)
   seeds = tf.random.experimental.stateless_split(
       tf.constant([seed, 7919], tf.int32), draws)
-  theta, eta = zip(*(step(model, images, labels, seeds[k])
+  theta, eta = zip(*(step(images, labels, seeds[k])
                      for k in range(draws)))
   result = {}
   for name, samples in (("theta", theta), ("eta", eta)):
