@@ -92,9 +92,10 @@ def _defaults() -> ml_collections.ConfigDict:
   c.model.word_embedding_size = 256  # Embedding of the words fed to the LSTM.
   c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
   c.model.learn_location_std = False  # Learn the std (starts at location_std).
-  # Word given to the inference net at step n: "previous" (the paper's "the
-  # immediate preceding word") or "current" (the word being predicted).
-  c.model.inference_word = "previous"
+  # Word given to the inference net at step t: "current" (the word being
+  # predicted, DESIGN.md §5) or "previous" (the paper's "the immediate
+  # preceding word").
+  c.model.inference_word = "current"
 
   c.objective = ml_collections.ConfigDict()
   c.objective.num_samples = 5  # M, action sequences per example in training.
@@ -118,6 +119,11 @@ def _defaults() -> ml_collections.ConfigDict:
   c.eval.num_samples = 5  # M at test time (prior samples per caption score).
   c.eval.deterministic = False  # Mean location and likeliest scale instead.
   c.eval.batch_size = 100  # Images (or pairs) per evaluation batch.
+  # Test captions (wsram_tf/caption_decoding.py): beam width (1: greedy), and
+  # glimpses at the prior's mode (False) or sampled from it (seeded by seed).
+  c.eval.beam_width = 3
+  c.eval.sample_attention = False
+  c.eval.num_examples = 5  # Example captions written to results.json.
   return c
 
 
@@ -135,6 +141,8 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
   c.objective.num_samples = min(c.objective.num_samples, 2)
   c.eval.num_samples = 2
   c.eval.batch_size = 16
+  c.eval.beam_width = 2
+  c.data.max_caption_length = 12
   c.train.batch_size = 16
   c.train.num_train_steps = 4
   c.train.steps_per_epoch = 2

@@ -2,6 +2,8 @@
 
   python -m wsram_tf.main --config=configs/mnist.py:wsram_qc --workdir=/tmp/run \
       [--config.train.learning_rate=3e-4]
+  python -m wsram_tf.main --config=configs/captions.py:wsram_q --workdir=/tmp/cap \
+      --config.data.flickr8k_dir=/data/flickr8k
 """
 
 import os
@@ -23,8 +25,13 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  from wsram_tf import train  # pylint: disable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value
+  # pylint: disable=g-import-not-at-top
+  if config.data.name == "flickr8k":
+    from wsram_tf import train_captions as train
+  else:
+    from wsram_tf import train
+  # pylint: enable=g-import-not-at-top
   logging.info("Config:\n%s", config)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:

@@ -1,0 +1,172 @@
+"""wsram_tf/captioner.py: rollout, masking, losses, gradients, XLA steps."""
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow as tf
+
+from configs import captions as caption_configs
+from wsram_tf import captioner
+
+SHAPES = ((6, 6, 5), (3, 3, 7))  # Two feature maps, shallow first.
+VOCAB = 12
+# <start> words <end> <pad>..: the S = 5 steps predict columns 1..5.
+CAPTIONS = np.array([[1, 5, 6, 2, 0, 0],
+                     [1, 7, 2, 0, 0, 0],
+                     [1, 4, 9, 4, 8, 2]], np.int32)
+
+
+def tiny_config(variant: str = "wsram_qc", **model):
+  config = caption_configs.get_config(f"{variant},tiny")
+  config.model.hidden_size = 8
+  config.model.word_embedding_size = 4
+  config.objective.num_samples = 3
+  for key, value in model.items():
+    config.model[key] = value
+  return config
+
+
+def features(batch: int = 3, seed: int = 0):
+  rng = np.random.default_rng(seed)
+  return {f"features_{k}": tf.constant(rng.normal(size=(batch,) + s),
+                                       tf.float32)
+          for k, s in enumerate(SHAPES)}
+
+
+def build(variant: str = "wsram_qc", jit_compile: bool = False, **model):
+  config = tiny_config(variant, **model)
+  config.train.jit_compile = jit_compile
+  return captioner.build_captioner(config, SHAPES, VOCAB)
+
+
+class CellIndicesTest(tf.test.TestCase):
+
+  def test_corners_and_centre_map_to_nearest_cells_clipped(self):
+    cells = captioner.cell_indices(
+        tf.constant([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0], [-3.0, 2.5]]), 6, 4)
+    self.assertAllEqual(cells, [[0, 0], [5, 3], [3, 2], [0, 3]])
+
+
+class RolloutTest(tf.test.TestCase):
+
+  def test_rollout_shapes(self):
+    model = build("var_c")
+    out = model.rollout(features(), CAPTIONS, num_samples=4, seed=[1, 2])
+    for name in ("log_prior_steps", "log_proposal_steps", "word_log_probs",
+                 "baseline_steps", "entropy_steps", "depths"):
+      self.assertEqual(getattr(out, name).shape, (3, 4, 5), name)
+    self.assertEqual(out.log_likelihood.shape, (3, 4))
+    self.assertEqual(out.locations.shape, (3, 4, 5, 2))
+    self.assertAllEqual(out.mask, (CAPTIONS[:, 1:] != 0).astype(np.float32))
+
+  def test_read_gathers_the_vector_at_the_chosen_cell_and_depth(self):
+    model = build()
+    maps = captioner.feature_list(features(), 2)
+    action = captioner.distributions.Action(
+        location=tf.constant([[-1.0, 1.0], [0.1, -0.5]]),
+        scale=tf.constant([0, 1], tf.int32))
+    # Two samples of image 0: rows 0 and 1.
+    glimpse = model.read(maps, action, samples=2)
+    self.assertAllClose(glimpse[0], model.projections[0](maps[0][0:1, 0, 5])[0])
+    self.assertAllClose(glimpse[1], model.projections[1](maps[1][0:1, 1, 0])[0])
+
+  def test_tokens_after_end_do_not_change_any_log_probability(self):
+    model = build()
+    other = CAPTIONS.copy()
+    other[0, 4:] = [7, 3]  # Garbage after <end>, not <pad>.
+    other[1, 3:] = [9, 9, 9]
+    a = model.rollout(features(), CAPTIONS, 3, "inference", seed=[3, 4])
+    b = model.rollout(features(), other, 3, "inference", seed=[3, 4])
+    self.assertAllClose(a.log_likelihood, b.log_likelihood)
+    self.assertAllClose(a.log_prior_steps, b.log_prior_steps)
+    self.assertAllClose(a.log_proposal_steps, b.log_proposal_steps)
+
+  def test_padded_steps_contribute_zero(self):
+    out = build("var_c").rollout(features(), CAPTIONS, 2, seed=[5, 6])
+    padded = CAPTIONS[:, 1:] == 0
+    for name in ("log_prior_steps", "log_proposal_steps", "word_log_probs"):
+      self.assertAllEqual(tf.boolean_mask(
+          tf.transpose(getattr(out, name), [0, 2, 1]), padded),
+                          tf.zeros([padded.sum(), 2]), name)
+    # The baseline equals the reward there: no squared error, no gradient.
+    reward = np.repeat(out.log_likelihood.numpy()[:, :, None], 5, axis=2)
+    self.assertAllClose(
+        tf.boolean_mask(tf.transpose(out.baseline_steps, [0, 2, 1]), padded),
+        tf.boolean_mask(tf.transpose(reward, [0, 2, 1]), padded))
+
+  def test_inference_word_switch_picks_current_or_previous_word(self):
+    # Changing the word at column 2 changes q at step 1 ("current": step 1
+    # predicts it) or first at step 2 ("previous": step 2 is fed it).
+    other = CAPTIONS.copy()
+    other[:, 2] = 11
+    for word, first_changed in (("current", 1), ("previous", 2)):
+      model = build("wsram_q", inference_word=word)
+      a = model.rollout(features(), CAPTIONS, 2, "inference", seed=[7, 8])
+      b = model.rollout(features(), other, 2, "inference", seed=[7, 8])
+      same = np.all(np.isclose(a.log_proposal_steps, b.log_proposal_steps),
+                    axis=(0, 1))
+      self.assertEqual(int(np.argmin(same)), first_changed, word)
+
+
+class LossesTest(tf.test.TestCase):
+
+  def test_losses_are_finite_scalars_and_stats_per_batch(self):
+    for variant in ("var_c", "wsram_qc"):
+      loss_theta, loss_eta, stats, _ = build(variant).compute_losses(
+          features(), CAPTIONS, seed=[1, 1])
+      self.assertEqual((loss_theta.shape, loss_eta.shape), ((), ()))
+      self.assertTrue(np.isfinite(loss_theta.numpy()), variant)
+      self.assertBetween(float(stats["ess"]), 1.0, 3.0 + 1e-4)
+      self.assertLessEqual(float(stats["bound"]), 0.0)
+
+  def test_theta_heads_learn_from_loss_theta_and_eta_only_from_loss_eta(self):
+    model = build("wsram_q")
+    with tf.GradientTape(persistent=True) as tape:
+      loss_theta, loss_eta, _, _ = model.compute_losses(
+          features(), CAPTIONS, seed=[2, 3])
+    theta, eta = model.theta_variables, model.eta_variables
+    self.assertNotEmpty(eta)
+    by_name = dict(zip([v.path for v in theta],
+                       tape.gradient(loss_theta, theta)))
+    for head in ("action/location/kernel", "action/scale/kernel"):
+      grads = [g for path, g in by_name.items()
+               if path.endswith(head) and "inference" not in path]
+      self.assertLen(grads, 1, head)
+      self.assertGreater(float(tf.reduce_max(tf.abs(grads[0]))), 0.0, head)
+    for grad in tape.gradient(loss_theta, eta):
+      self.assertTrue(grad is None or not np.any(tf.convert_to_tensor(grad)))
+    for grad in tape.gradient(loss_eta, theta):
+      self.assertTrue(grad is None or not np.any(tf.convert_to_tensor(grad)))
+    self.assertTrue(any(g is not None and np.any(tf.convert_to_tensor(g))
+                        for g in tape.gradient(loss_eta, eta)))
+
+  def test_var_heads_get_gradient_from_the_reinforce_term(self):
+    model = build("var")
+    with tf.GradientTape() as tape:
+      loss_theta, _, _, _ = model.compute_losses(features(), CAPTIONS,
+                                                 seed=[2, 3])
+    grads = dict(zip([v.path for v in model.theta_variables],
+                     tape.gradient(loss_theta, model.theta_variables)))
+    location = [g for p, g in grads.items()
+                if p.endswith("action/location/kernel")][0]
+    self.assertGreater(float(tf.reduce_max(tf.abs(location))), 0.0)
+
+
+class TrainStepTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.parameters(*caption_configs.VARIANTS)
+  def test_variant_trains_a_step_under_xla(self, variant):
+    # Keras' jit_compile=True wraps train_step the same way; calling it
+    # directly skips fit's iterator and multi-step loop (half the compile).
+    model = build(variant, jit_compile=True)
+    before = [v.numpy() for v in model.theta_variables]
+    logs = tf.function(model.train_step, jit_compile=True)(
+        (features(), tf.constant(CAPTIONS[:, :3])))
+    self.assertTrue(np.isfinite(logs["loss"].numpy()))
+    self.assertEqual(int(model.optimizer.iterations.numpy()), 1)
+    self.assertTrue(any(np.any(b != v.numpy()) for b, v in
+                        zip(before, model.theta_variables)))
+    if model.eta_variables:
+      self.assertEqual(int(model.eta_optimizer.iterations.numpy()), 1)
+
+if __name__ == "__main__":
+  tf.test.main()
