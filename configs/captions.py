@@ -17,6 +17,8 @@ small random CNN suits the synthetic digits dataset
 
 import ml_collections
 
+from configs import presets
+
 # Variant presets: the paper's six training methods (DESIGN.md §2, Fig. 2).
 VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
 # Modifiers applied after the preset.
@@ -26,25 +28,13 @@ DEFAULT_PRESET = "wsram_q"
 
 def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
   """Returns the locked config for `preset` (e.g. "wsram_q" or "var,tiny")."""
-  names = [n.strip() for n in (preset or DEFAULT_PRESET).split(",")
-           if n.strip()]
-  for name in names:
-    if name not in VARIANTS + MODIFIERS:
-      raise ValueError(
-          f"configs/captions.py: unknown preset {name!r}; valid presets are "
-          f"{', '.join(VARIANTS)} and modifiers {', '.join(MODIFIERS)} "
-          "(combine with commas, e.g. 'wsram_q,tiny').")
-  bases = [n for n in names if n not in MODIFIERS]
-  if len(bases) > 1:
-    raise ValueError(f"configs/captions.py: pick at most one of {bases}.")
-  base = bases[0] if bases else DEFAULT_PRESET
-
+  chosen = presets.parse(preset, "configs/captions.py", VARIANTS, MODIFIERS,
+                         DEFAULT_PRESET)
   config = _defaults()
-  config.variant = base
-  for name in names:
-    if name == "tiny":
-      _tiny(config)
-  config.preset = ",".join([base] + [n for n in names if n in MODIFIERS])
+  config.variant = chosen.base
+  if "tiny" in chosen.modifiers:
+    _tiny(config)
+  config.preset = chosen.name
   config.lock()
   return config
 

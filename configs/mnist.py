@@ -13,6 +13,8 @@ a misspelt field fails at once and lists the valid names.
 
 import ml_collections
 
+from configs import presets
+
 # Variant presets: the paper's six training methods (DESIGN.md §2, Fig. 2).
 VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
 # Settings presets that also pick a variant.
@@ -24,28 +26,16 @@ DEFAULT_PRESET = "wsram_qc"
 
 def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
   """Returns the locked config for `preset` (e.g. "wsram_qc" or "var_c,tiny")."""
-  names = [n.strip() for n in (preset or DEFAULT_PRESET).split(",") if n.strip()]
-  valid = VARIANTS + SETTINGS + MODIFIERS
-  for name in names:
-    if name not in valid:
-      raise ValueError(
-          f"configs/mnist.py: unknown preset {name!r}; valid presets are "
-          f"{', '.join(VARIANTS + SETTINGS)} and modifiers {', '.join(MODIFIERS)} "
-          "(combine with commas, e.g. 'wsram_qc,tiny').")
-  bases = [n for n in names if n not in MODIFIERS]
-  if len(bases) > 1:
-    raise ValueError(f"configs/mnist.py: pick at most one of {bases}.")
-  base = bases[0] if bases else DEFAULT_PRESET
-
+  chosen = presets.parse(preset, "configs/mnist.py", VARIANTS + SETTINGS,
+                         MODIFIERS, DEFAULT_PRESET)
   config = _defaults()
-  if base in VARIANTS:
-    config.variant = base
-  elif base == "ram28":
+  if chosen.base in VARIANTS:
+    config.variant = chosen.base
+  elif chosen.base == "ram28":
     _ram28(config)
-  for name in names:
-    if name == "tiny":
-      _tiny(config)
-  config.preset = ",".join([base] + [n for n in names if n in MODIFIERS])
+  if "tiny" in chosen.modifiers:
+    _tiny(config)
+  config.preset = chosen.name
   config.lock()
   return config
 
