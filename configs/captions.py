@@ -104,6 +104,7 @@ def _defaults() -> ml_collections.ConfigDict:
   c.train.strategy = "default"  # default, mirrored or multi_worker.
   c.train.checkpoint_every_steps = 500  # Mid-epoch backup interval for resume.
   c.train.profile_steps = ""  # e.g. "10,20": profiler trace of those steps.
+  c.train.glimpse_every_epochs = 5  # Per-word glimpse pictures interval (0: off).
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 5  # M at test time (prior samples per caption score).
@@ -137,3 +138,4 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
   c.train.num_train_steps = 4
   c.train.steps_per_epoch = 2
   c.train.checkpoint_every_steps = 2
+  c.train.glimpse_every_epochs = 1

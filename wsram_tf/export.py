@@ -107,7 +107,7 @@ def load_model_from_workdir(workdir: str, weights: Optional[str] = None):
   return model, config
 
 
-def _unique_variables(functions) -> list:
+def unique_variables(functions) -> list:
   seen, out = set(), []
   for fn in functions:
     for v in fn.variables:
@@ -206,7 +206,7 @@ def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
   root = tf.Module()
   # Only the variables the functions read (tf.Variables under the Keras
   # wrappers): the artefact holds no Keras objects.
-  root.model_variables = _unique_variables(concrete)
+  root.model_variables = unique_variables(concrete)
   root.serve = serve
   root.serve_sampled = serve_sampled
   os.makedirs(export_dir, exist_ok=True)

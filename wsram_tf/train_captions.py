@@ -27,6 +27,7 @@ import tensorflow as tf
 from pipelines import flickr8k
 from wsram_tf import bleu
 from wsram_tf import callbacks as callbacks_lib
+from wsram_tf import caption_pictures
 from wsram_tf import caption_decoding
 from wsram_tf import captioner
 from wsram_tf import checkpoints
@@ -89,11 +90,31 @@ def train_and_evaluate(config, workdir: str) -> dict:
                data.num_train_pairs, data.feature_shapes, len(data.vocab))
   model = captioner.build_captioner(config, data.feature_shapes,
                                     len(data.vocab))
+  logdir = os.path.join(workdir, "tensorboard")
+  checkpoint_dir = os.path.join(workdir, "checkpoints")
   callbacks = [
+      # First: it raises before a poisoned step reaches the checkpoints.
       callbacks_lib.StopOnNonFinite(),
       keras.callbacks.CSVLogger(os.path.join(workdir, "metrics.csv"),
                                 append=True),
-      checkpoints.ResumableCheckpoint(os.path.join(workdir, "checkpoints"),
+      callbacks_lib.EpochScalars(logdir, config),
+  ]
+  every = config.train.glimpse_every_epochs
+  if every and data.image_paths["val"]:
+    count = min(4, len(data.image_paths["val"]))
+    callbacks.append(caption_pictures.CaptionGlimpsePictures(
+        caption_pictures.load_images(data.image_paths["val"][:count],
+                                     config.backbone.image_size),
+        caption_pictures.first_features(data.validation_features, count),
+        logdir, every, data.vocab, workdir=workdir))
+  if train_lib.profile_steps(config):
+    callbacks.append(callbacks_lib.ProfileSteps(
+        logdir, *train_lib.profile_steps(config)))
+  callbacks += [
+      checkpoints.BestCheckpoint(
+          os.path.join(checkpoint_dir, "best.weights.h5"),
+          monitor="val_prior_word_nll"),
+      checkpoints.ResumableCheckpoint(checkpoint_dir,
                                       config.train.checkpoint_every_steps),
   ]
   steps = train_lib.fit(model, config, data.train, data.validation, callbacks)
