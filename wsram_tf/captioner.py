@@ -29,7 +29,6 @@ import tensorflow as tf
 
 from wsram_tf import distributions
 from wsram_tf import networks
-from wsram_tf import objectives
 from wsram_tf import variants
 
 PROPOSALS = ("prior", "inference", "mode")
@@ -307,34 +306,19 @@ class AttentionCaptioner(keras.Model):
     proposal = "inference" if self.variant.inference_net else "prior"
     out = self.rollout(features, captions, o.num_samples, proposal,
                        o.temperature, seed)
-    if self.variant.estimator == "var":
-      terms = objectives.var_losses(out.log_prior_steps, out.log_likelihood,
-                                    out.baseline_steps)
-      loss_eta = tf.constant(0.0)
-      baseline_loss = terms["loss_baseline"]
-    else:
-      log_proposal = tf.reduce_sum(out.log_proposal_steps, -1)
-      if not self.variant.inference_net:
-        log_proposal = tf.stop_gradient(log_proposal)
-      terms = objectives.wsram_losses(
-          tf.reduce_sum(out.log_prior_steps, -1), out.log_likelihood,
-          log_proposal, self.variant.control_variates)
-      loss_eta = (terms["loss_eta"] if self.variant.inference_net
-                  else tf.constant(0.0))
-      baseline_loss = tf.constant(0.0)
-    loss_theta = terms["loss_theta"] + baseline_loss
-    if o.entropy_weight:
-      loss_theta -= o.entropy_weight * tf.reduce_mean(
-          tf.reduce_sum(out.entropy_steps, -1))
+    losses = variants.variant_losses(
+        self.variant, out.log_prior_steps, out.log_proposal_steps,
+        out.log_likelihood, out.baseline_steps, out.entropy_steps,
+        o.entropy_weight)
     words = tf.maximum(tf.reduce_sum(out.mask), 1.0)
-    stats = {"loss": terms["loss_theta"],
-             "bound": tf.reduce_mean(terms["bound"]),
-             "ess": tf.reduce_mean(terms["ess"]),
-             "baseline_loss": baseline_loss,
+    stats = {"loss": losses.objective,
+             "bound": tf.reduce_mean(losses.bound),
+             "ess": tf.reduce_mean(losses.ess),
+             "baseline_loss": losses.baseline_loss,
              # Per-word NLL of the training proposal's samples.
              "word_nll": -tf.reduce_sum(tf.reduce_mean(
                  tf.stop_gradient(out.log_likelihood), 1)) / words}
-    return loss_theta, loss_eta, stats, out
+    return losses.loss_theta, losses.loss_eta, stats, out
 
   def train_step(self, data):
     features, captions, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -18,7 +18,6 @@ from wsram_tf import distributions
 from wsram_tf import exploration
 from wsram_tf import glimpse
 from wsram_tf import networks
-from wsram_tf import objectives
 from wsram_tf import variants
 
 PROPOSALS = ("prior", "inference", "mode")
@@ -241,35 +240,20 @@ class WSRAM(keras.Model):
     proposal = "inference" if self.variant.inference_net else "prior"
     out = self.rollout(images, labels, o.num_samples, proposal, o.temperature,
                        seed)
-    if self.variant.estimator == "var":
-      terms = objectives.var_losses(out.log_prior_steps, out.log_likelihood,
-                                    out.baseline_steps)
-      loss_eta = tf.constant(0.0)
-      baseline_loss = terms["loss_baseline"]
-    else:
-      # Without q the proposal is the (tempered) prior: a constant in the
-      # weights, and there is no eta to train.
-      log_proposal = tf.reduce_sum(out.log_proposal_steps, -1)
-      if not self.variant.inference_net:
-        log_proposal = tf.stop_gradient(log_proposal)
-      terms = objectives.wsram_losses(
-          tf.reduce_sum(out.log_prior_steps, -1), out.log_likelihood,
-          log_proposal, self.variant.control_variates)
-      loss_eta = (terms["loss_eta"] if self.variant.inference_net
-                  else tf.constant(0.0))
-      baseline_loss = tf.constant(0.0)
-    loss_theta = terms["loss_theta"] + baseline_loss
-    if o.entropy_weight:
-      loss_theta -= o.entropy_weight * tf.reduce_mean(
-          tf.reduce_sum(out.entropy_steps, -1))
+    losses = variants.variant_losses(
+        self.variant, out.log_prior_steps, out.log_proposal_steps,
+        out.log_likelihood, out.baseline_steps, out.entropy_steps,
+        o.entropy_weight)
+    loss_theta = losses.loss_theta
     if o.coverage_weight:
       n, k = self.config.model.num_glimpses, self.num_scales
       loss_theta += o.coverage_weight * exploration.coverage_penalty(
           tf.reshape(out.location_means, [-1, n, 2]),
           tf.reshape(out.scale_probs, [-1, n, k]))
-    stats = {"loss": terms["loss_theta"], "bound": tf.reduce_mean(terms["bound"]),
-             "ess": tf.reduce_mean(terms["ess"]), "baseline_loss": baseline_loss}
-    return loss_theta, loss_eta, stats, out
+    stats = {"loss": losses.objective, "bound": tf.reduce_mean(losses.bound),
+             "ess": tf.reduce_mean(losses.ess),
+             "baseline_loss": losses.baseline_loss}
+    return loss_theta, losses.loss_eta, stats, out
 
   def _train_error(self, images, labels, out: Rollout, seed):
     """Error of the M-sample prior average: comparable across variants."""

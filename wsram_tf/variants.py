@@ -1,6 +1,10 @@
-"""The six training methods of the paper (Fig. 2) as one typed record each."""
+"""The six training methods of the paper (Fig. 2) and the losses each one trains."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
+
+import tensorflow as tf
+
+from wsram_tf import objectives
 
 
 class Variant(NamedTuple):
@@ -31,3 +35,40 @@ def parse_variant(name: str) -> Variant:
     raise ValueError(f"config.variant: unknown variant {name!r}; valid: "
                      f"{', '.join(VARIANTS)}.")
   return VARIANTS[name]
+
+
+class Losses(NamedTuple):
+  loss_theta: tf.Tensor  # Scalar: the estimator's surrogate plus baseline MSE.
+  loss_eta: tf.Tensor  # Scalar: the inference network's surrogate (0 without q).
+  objective: tf.Tensor  # Scalar: the estimator's surrogate alone (logged).
+  baseline_loss: tf.Tensor  # Scalar: VAR+c baseline MSE (0 otherwise).
+  bound: tf.Tensor  # [batch] L_M.
+  ess: tf.Tensor  # [batch] effective sample size.
+
+
+def variant_losses(variant: Variant, log_prior_steps, log_proposal_steps,
+                   log_likelihood, baseline_steps: Optional[tf.Tensor],
+                   entropy_steps, entropy_weight: float = 0.0) -> Losses:
+  """Routes a rollout ([batch, M, steps] terms) to the variant's estimator."""
+  if variant.estimator == "var":
+    terms = objectives.var_losses(log_prior_steps, log_likelihood,
+                                  baseline_steps)
+    loss_eta = tf.constant(0.0)
+    baseline_loss = terms["loss_baseline"]
+  else:
+    # Without q the proposal is the (tempered) prior: a constant in the
+    # weights, and there is no eta to train.
+    log_proposal = tf.reduce_sum(log_proposal_steps, -1)
+    if not variant.inference_net:
+      log_proposal = tf.stop_gradient(log_proposal)
+    terms = objectives.wsram_losses(
+        tf.reduce_sum(log_prior_steps, -1), log_likelihood, log_proposal,
+        variant.control_variates)
+    loss_eta = terms["loss_eta"] if variant.inference_net else tf.constant(0.0)
+    baseline_loss = tf.constant(0.0)
+  loss_theta = terms["loss_theta"] + baseline_loss
+  if entropy_weight:  # Exploration (3): entropy bonus on p(a_n).
+    loss_theta -= entropy_weight * tf.reduce_mean(
+        tf.reduce_sum(entropy_steps, -1))
+  return Losses(loss_theta, loss_eta, terms["loss_theta"], baseline_loss,
+                terms["bound"], terms["ess"])
