@@ -1,0 +1,1 @@
+"""Benchmarks: throughput of the library and reproduction of the paper's experiment."""
