@@ -114,29 +114,57 @@ def extract_glimpses(images, locations, scale_index, patch_size: int,
   base = tf.range(batch, dtype=rows.dtype)[:, None, None] * (height * width)
   flat = ((base + rows * width)[..., :, None] + cols[..., None, :])
   window = tf.gather(tf.reshape(images, [-1, channels]), tf.reshape(flat, [-1]))
-  # Pool channels-first: with C (often 1) as the minor dimension XLA's CPU
-  # layouts make the pooling below ~6x slower (measured).
   count = batch * samples
-  window = tf.transpose(tf.reshape(window, [count, wmax * wmax, channels]),
-                        [0, 2, 1])
-  window = tf.reshape(window, [count, channels, wmax, wmax])
-  valid = row_ok[..., :, None] & col_ok[..., None, :]  # [B, S, Wmax, Wmax]
-  # tf.where, not a product: a clipped read must be 0 even if it is inf/nan.
-  window = tf.where(tf.reshape(valid, [count, 1, wmax, wmax]), window,
-                    tf.zeros([], images.dtype))
-
-  flat_scale = tf.reshape(tf.cast(scale_index, tf.int32), [count, 1, 1, 1])
-  glimpse = tf.zeros([count, channels, patch_size, patch_size], images.dtype)
-  for k, (side, factor) in enumerate(zip(sides, scale_factors)):
-    lo = (wmax - side) // 2
-    crop = window[..., lo:lo + side, lo:lo + side]
-    pooled = tf.reduce_mean(
-        tf.reshape(crop, [count, channels, patch_size, factor, patch_size,
-                          factor]), axis=[3, 5])
-    glimpse = tf.where(flat_scale == k, pooled, glimpse)
-  glimpse = tf.transpose(glimpse, [0, 2, 3, 1])
+  valid = tf.reshape(row_ok[..., :, None] & col_ok[..., None, :],
+                     [count, wmax, wmax])
+  glimpse = _pool_scales(window, valid, tf.reshape(scale_index, [count]),
+                         count, channels, patch_size, scale_factors)
   return tf.reshape(glimpse,
                     [batch, samples, patch_size, patch_size, channels])
+
+
+def _pool_scales(window, valid, scale_index, count, channels,
+                 patch_size: int, scale_factors: List[int]) -> tf.Tensor:
+  """[count, P, P, C] glimpses from the gathered largest windows.
+
+  `window` holds the count * Wmax^2 gathered pixels [.., C] of the largest
+  windows (row-major), `valid` [count, Wmax, Wmax] marks those inside the
+  image, `scale_index` [count] picks each glimpse's scale.
+  """
+  wmax = patch_size * max(scale_factors)
+  zero = tf.zeros([], window.dtype)
+  # tf.where, not a product: a clipped read must be 0 even if it is inf/nan.
+  one_channel = isinstance(channels, int) and channels == 1
+  if one_channel:
+    # avg_pool is an XLA reduce-window, which XLA does not fuse with the
+    # gather: the window is gathered once, instead of once per scale and
+    # output pixel as with a fused reduce_mean (1.5x faster, measured).
+    window = tf.where(valid[..., None],
+                      tf.reshape(window, [count, wmax, wmax, 1]), zero)
+    crop = lambda lo, side: window[:, lo:lo + side, lo:lo + side, :]
+    pool = lambda x, f: tf.nn.avg_pool2d(x, f, f, "VALID")
+    glimpse = tf.zeros([count, patch_size, patch_size, 1], window.dtype)
+  else:
+    # Pool channels-first: with C > 1 as the minor dimension XLA's CPU
+    # layouts make the pooling 2-6x slower (measured).
+    window = tf.transpose(tf.reshape(window, [count, wmax * wmax, channels]),
+                          [0, 2, 1])
+    window = tf.where(valid[:, None],
+                      tf.reshape(window, [count, channels, wmax, wmax]), zero)
+    crop = lambda lo, side: window[..., lo:lo + side, lo:lo + side]
+    pool = lambda x, f: tf.reduce_mean(tf.reshape(
+        x, [count, channels, patch_size, f, patch_size, f]), axis=[3, 5])
+    glimpse = tf.zeros([count, channels, patch_size, patch_size],
+                       window.dtype)
+
+  flat_scale = tf.reshape(tf.cast(scale_index, tf.int32), [count, 1, 1, 1])
+  for k, factor in enumerate(scale_factors):
+    side = patch_size * factor
+    pooled = crop((wmax - side) // 2, side)
+    if factor > 1:
+      pooled = pool(pooled, factor)
+    glimpse = tf.where(flat_scale == k, pooled, glimpse)
+  return glimpse if one_channel else tf.transpose(glimpse, [0, 2, 3, 1])
 
 
 def context_view(images, size: int) -> tf.Tensor:
