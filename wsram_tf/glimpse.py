@@ -138,7 +138,8 @@ def _pool_scales(window, valid, scale_index, count, channels,
   if one_channel:
     # avg_pool is an XLA reduce-window, which XLA does not fuse with the
     # gather: the window is gathered once, instead of once per scale and
-    # output pixel as with a fused reduce_mean (1.5x faster, measured).
+    # output pixel as with a fused reduce_mean (sensor 2.4x, default train
+    # step 1.13x faster; benchmarks/RESULTS.md).
     window = tf.where(valid[..., None],
                       tf.reshape(window, [count, wmax, wmax, 1]), zero)
     crop = lambda lo, side: window[:, lo:lo + side, lo:lo + side, :]
