@@ -30,6 +30,7 @@ import tensorflow as tf
 from wsram_tf import distributions
 from wsram_tf import networks
 from wsram_tf import variants
+from wsram_tf import wake_sleep_model
 
 PROPOSALS = ("prior", "inference", "mode")
 INFERENCE_WORDS = ("current", "previous")
@@ -85,7 +86,7 @@ def caption_mask(captions: tf.Tensor) -> tf.Tensor:
                                 tf.not_equal(targets, PAD)), tf.float32)
 
 
-class AttentionCaptioner(keras.Model):
+class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
   """Stochastic hard attention over CNN feature maps + LSTM caption decoder."""
 
   def __init__(self, config, feature_shapes: Sequence[Sequence[int]],
@@ -128,7 +129,6 @@ class AttentionCaptioner(keras.Model):
     names = ("loss", "bound", "ess", "word_nll", "baseline_loss")
     self.train_trackers = {n: keras.metrics.Mean(name=n) for n in names}
     self.nll_tracker = keras.metrics.Mean(name="prior_word_nll")
-    self.eta_optimizer = None
 
   # -- building -------------------------------------------------------------
 
@@ -149,30 +149,6 @@ class AttentionCaptioner(keras.Model):
       self.inference.build((state, (None,)))
     self.built = True
     self._build_optimizers()
-
-  def compile(self, optimizer=None, eta_optimizer=None, jit_compile=True,
-              **kwargs):
-    """Theta's optimizer is Keras' `optimizer`; eta gets its own."""
-    super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-    self.eta_optimizer = eta_optimizer
-    if self.built:
-      self._build_optimizers()
-
-  def _build_optimizers(self):
-    optimizer = getattr(self, "optimizer", None)
-    if optimizer is not None and not optimizer.built:
-      self.optimizer.build(self.theta_variables)
-    if self.eta_optimizer is not None and not self.eta_optimizer.built:
-      self.eta_optimizer.build(self.eta_variables)
-
-  @property
-  def eta_variables(self):
-    return [] if self.inference is None else self.inference.trainable_variables
-
-  @property
-  def theta_variables(self):
-    eta = {id(v) for v in self.eta_variables}
-    return [v for v in self.trainable_variables if id(v) not in eta]
 
   # -- one word step, shared by training and decoding -----------------------
 
@@ -325,15 +301,8 @@ class AttentionCaptioner(keras.Model):
     with tf.GradientTape() as tape:
       loss_theta, loss_eta, stats, _ = self.compute_losses(
           features, captions, self.seed_generator.next())
-      # No path from loss_theta to eta nor from loss_eta to theta (stop
-      # gradients), so one backward pass gives each set its own estimator.
-      replicas = tf.distribute.get_strategy().num_replicas_in_sync
-      total = (loss_theta + loss_eta) / replicas
-    theta, eta = self.theta_variables, self.eta_variables
-    grads = tape.gradient(total, theta + eta)
-    _apply(self.optimizer, grads[:len(theta)], theta)
-    if eta:
-      _apply(self.eta_optimizer, grads[len(theta):], eta)
+      total = self.replica_loss(loss_theta, loss_eta)
+    self.apply_update(tape, total)
     for name, value in stats.items():
       self.train_trackers[name].update_state(value)
     return {name: t.result() for name, t in self.train_trackers.items()}
@@ -382,8 +351,3 @@ def build_captioner(config, feature_shapes, vocab_size: int
   return model
 
 
-def _apply(optimizer, grads, variables):
-  # Keras 3 variables cannot take unconnected_gradients=ZERO: drop the Nones.
-  pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-  if pairs:
-    optimizer.apply_gradients(pairs)

@@ -19,6 +19,7 @@ from wsram_tf import exploration
 from wsram_tf import glimpse
 from wsram_tf import networks
 from wsram_tf import variants
+from wsram_tf import wake_sleep_model
 
 PROPOSALS = ("prior", "inference", "mode")
 
@@ -43,7 +44,7 @@ class Prediction(NamedTuple):
   scales: tf.Tensor  # [B, N]
 
 
-class WSRAM(keras.Model):
+class WSRAM(wake_sleep_model.WakeSleepModel):
   """Stochastic hard-attention classifier trained by VAR or WS-RAM."""
 
   def __init__(self, config, **kwargs):
@@ -75,7 +76,6 @@ class WSRAM(keras.Model):
     self.train_trackers = {n: keras.metrics.Mean(name=n) for n in names}
     self.error_tracker = keras.metrics.Mean(name="error")
     self.log_likelihood_tracker = keras.metrics.Mean(name="log_likelihood")
-    self.eta_optimizer = None
 
   # -- building -------------------------------------------------------------
 
@@ -96,30 +96,6 @@ class WSRAM(keras.Model):
       self.inference.build((hidden, (None,)))
     self.built = True
     self._build_optimizers()
-
-  def compile(self, optimizer=None, eta_optimizer=None, jit_compile=True,
-              **kwargs):
-    """Theta's optimizer is Keras' `optimizer`; eta gets its own."""
-    super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-    self.eta_optimizer = eta_optimizer
-    if self.built:
-      self._build_optimizers()
-
-  def _build_optimizers(self):
-    # Built here, not lazily by fit, so each optimizer owns only its variables.
-    if getattr(self, "optimizer", None) is not None and not self.optimizer.built:
-      self.optimizer.build(self.theta_variables)
-    if self.eta_optimizer is not None and not self.eta_optimizer.built:
-      self.eta_optimizer.build(self.eta_variables)
-
-  @property
-  def eta_variables(self):
-    return [] if self.inference is None else self.inference.trainable_variables
-
-  @property
-  def theta_variables(self):
-    eta = {id(v) for v in self.eta_variables}
-    return [v for v in self.trainable_variables if id(v) not in eta]
 
   # -- the glimpse rollout --------------------------------------------------
 
@@ -271,18 +247,8 @@ class WSRAM(keras.Model):
     with tf.GradientTape() as tape:
       loss_theta, loss_eta, stats, out = self.compute_losses(
           images, labels, seed)
-      # loss_theta has no path to eta and loss_eta none to theta (stop
-      # gradients in the weights and the inference input), so one backward
-      # pass over the sum gives each parameter set its own estimator.
-      # Replicas' gradients are summed: scale each to its share of the
-      # global batch so the update equals one device's.
-      replicas = tf.distribute.get_strategy().num_replicas_in_sync
-      total = (loss_theta + loss_eta) / replicas
-    theta, eta = self.theta_variables, self.eta_variables
-    grads = tape.gradient(total, theta + eta)
-    _apply(self.optimizer, grads[:len(theta)], theta)
-    if eta:
-      _apply(self.eta_optimizer, grads[len(theta):], eta)
+      total = self.replica_loss(loss_theta, loss_eta)
+    self.apply_update(tape, total)
     stats["train_error"] = self._train_error(images, labels, out, error_seed)
     for name, value in stats.items():
       self.train_trackers[name].update_state(value)
@@ -330,9 +296,3 @@ def _error(probabilities, labels):
       tf.cast(tf.not_equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
 
 
-def _apply(optimizer, grads, variables):
-  # Variables a variant does not use get None; Keras 3 variables cannot take
-  # unconnected_gradients=ZERO, so drop them.
-  pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-  if pairs:
-    optimizer.apply_gradients(pairs)
