@@ -101,6 +101,9 @@ def _defaults() -> ml_collections.ConfigDict:
   c.train.num_train_steps = 10000  # Total updates (paper Fig. 4: first 10k).
   c.train.steps_per_epoch = 500  # Updates per Keras epoch (logging period).
   c.train.jit_compile = True  # Compile train/test steps with XLA.
+  # Train steps per compiled call (Keras steps_per_execution); steps_per_epoch
+  # and checkpoint_every_steps must be multiples of it.
+  c.train.steps_per_execution = 1
   c.train.strategy = "default"  # default, mirrored or multi_worker.
   c.train.checkpoint_every_steps = 500  # Mid-epoch backup interval for resume.
   c.train.profile_steps = ""  # e.g. "10,20": profiler trace of those steps.
@@ -114,6 +117,11 @@ def _defaults() -> ml_collections.ConfigDict:
   # glimpses at the prior's mode (False) or sampled from it (seeded by seed).
   c.eval.beam_width = 3
   c.eval.sample_attention = False
+  # Beam search length penalty alpha (GNMT, Wu et al. 2016, §7): beams are
+  # ranked by log p(caption) / ((5 + len) / 6) ** alpha, len = words incl.
+  # <end>. 0: off, the raw sum, which favours short captions; larger alpha
+  # favours longer ones. A finite number >= 0; greedy (width 1) ignores it.
+  c.eval.length_penalty = 0.0
   c.eval.num_examples = 5  # Example captions written to results.json.
   return c
 
