@@ -3,7 +3,7 @@
   python -m benchmarks.throughput --config=configs/mnist.py:ram28 \
       [--repeats=7] [--warmup=5] [--min_time=1.0] \
       [--measures=train_step,glimpse,input_pipeline] [--xla=both|on|off] \
-      [--steps_per_execution=1,8] [--glimpse_sides=100,300,1000]
+      [--steps_per_execution=1,10] [--glimpse_sides=100,300,1000]
 
 Prints one JSON line per measurement. Each timed quantity is the median over
 `--repeats` timed runs of about `--min_time` seconds, after `--warmup` untimed
@@ -66,7 +66,7 @@ _MEASURES = flags.DEFINE_list("measures", list(MEASURES),
 _XLA = flags.DEFINE_enum("xla", "both", ["both", "on", "off"],
                          "jit_compile of the train step and glimpse sensor.")
 _STEPS_PER_EXECUTION = flags.DEFINE_list(
-    "steps_per_execution", ["1", "8"], "Keras steps_per_execution values.")
+    "steps_per_execution", ["1", "10"], "Keras steps_per_execution values.")
 _GLIMPSE_SIDES = flags.DEFINE_list("glimpse_sides", ["100", "300", "1000"],
                                    "Image sides for the glimpse measurement.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also append the lines here.")
@@ -162,12 +162,9 @@ def train_step_arm(config, image_shape, xla: bool,
   """Images per second of the full Keras train step (synthetic images)."""
   config = config.copy_and_resolve_references()
   config.train.jit_compile = xla
+  config.train.steps_per_execution = steps_per_execution
   keras.utils.set_random_seed(config.seed)
   model = model_lib.build_model(config, image_shape)
-  if steps_per_execution != 1:
-    model.compile(optimizer=model.optimizer,
-                  eta_optimizer=model.eta_optimizer, jit_compile=xla,
-                  steps_per_execution=steps_per_execution)
   iterator = iter(synthetic_batches(config, image_shape))
   model.make_train_function()
   train = model.train_function

@@ -147,8 +147,22 @@ class TrainTest(tf.test.TestCase):
                        recursive=True)
     self.assertNotEmpty(traces)
 
+  def test_steps_per_execution_runs_several_updates_per_call(self):
+    workdir = self.create_tempdir().full_path
+    recorder = StepRecorder()
+    with self._with_callbacks(recorder):
+      results = train.train_and_evaluate(
+          tiny_config(self.mnist_dir, steps_per_execution=2), workdir)
+    self.assertEqual(results["train_steps"], 4)
+    self.assertEqual(recorder.batches, 2)  # Callbacks see each call once.
+    self.assertEqual(
+        tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")),
+        os.path.join(workdir, "checkpoints", "ckpt-4"))
+
   def test_bad_settings_name_the_field(self):
     for fields, name in (({"num_train_steps": 5}, "steps_per_epoch"),
+                         ({"steps_per_execution": 0}, "steps_per_execution"),
+                         ({"steps_per_execution": 3}, "steps_per_execution"),
                          ({"strategy": "tpu"}, "strategy"),
                          ({"profile_steps": "9,3"}, "profile_steps")):
       with self.assertRaisesRegex(ValueError, name):

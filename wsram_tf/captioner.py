@@ -347,7 +347,8 @@ def build_captioner(config, feature_shapes, vocab_size: int
   model.compile(
       optimizer=keras.optimizers.Adam(t.learning_rate, **clip),
       eta_optimizer=keras.optimizers.Adam(t.inference_learning_rate, **clip),
-      jit_compile=t.jit_compile)
+      jit_compile=t.jit_compile,
+      steps_per_execution=t.steps_per_execution)
   return model
 
 

@@ -37,6 +37,20 @@ def check_config(config) -> None:
     raise ValueError(
         f"config.train.num_train_steps={t.num_train_steps} must be a multiple "
         f"of config.train.steps_per_epoch={t.steps_per_epoch}.")
+  k = t.steps_per_execution
+  if k < 1:
+    raise ValueError(
+        f"config.train.steps_per_execution must be >= 1, got {k}.")
+  # Callbacks run between executions only: a step interval that k does not
+  # divide would silently be skipped or shifted.
+  intervals = {"steps_per_epoch": t.steps_per_epoch,
+               "checkpoint_every_steps": t.checkpoint_every_steps,
+               "grad_var_every_steps": t.get("grad_var_every_steps", 0)}
+  for field, value in intervals.items():
+    if value % k:
+      raise ValueError(
+          f"config.train.{field}={value} must be a multiple of "
+          f"config.train.steps_per_execution={k}.")
   if t.strategy not in STRATEGIES:
     raise ValueError(f"config.train.strategy: unknown {t.strategy!r}; valid: "
                      f"{', '.join(STRATEGIES)}.")
