@@ -1,0 +1,236 @@
+"""Flickr8k on disk -> validated `Example`s (paper §5.2, DESIGN.md §5).
+
+`--config.data.flickr8k_dir` holds either layout (detected, or forced by
+`config.data.layout`):
+- "karpathy": `dataset_flickr8k.json` (images with filename, split in
+  train/val/test/restval (-> train), sentences with raw or tokens) and the
+  image folder;
+- "original": `Flickr8k.token.txt` (`<image>#<k>\\t<caption>`), the lists
+  `Flickr_8k.{train,dev,test}Images.txt` (here or in `Flickr8k_text/`) and the
+  image folder.
+The image folder is the first of IMAGE_DIRS found. Both layouts parse to the
+same `Example`s, split names "train", "val", "test", sorted by file name.
+
+Every problem is collected before anything runs (PROBLEM_KINDS): by default a
+ValueError lists the first ten (file and line) and the count; with
+`config.data.skip_bad` they are skipped and counted in the log. The official
+token file has captions for ~90 images that are in no split list, so with the
+original layout real Flickr8k needs `skip_bad=True`.
+"""
+
+import collections
+import json
+import os
+import re
+import string
+from typing import NamedTuple, Sequence
+
+from absl import logging
+import tensorflow as tf
+
+SPLITS = ("train", "val", "test")
+IMAGE_DIRS = ("Flicker8k_Dataset", "Flickr8k_Dataset", "Images", "images")
+TEXT_DIRS = ("", "Flickr8k_text")
+KARPATHY_JSON = "dataset_flickr8k.json"
+TOKEN_FILE = "Flickr8k.token.txt"
+SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt",
+               "val": "Flickr_8k.devImages.txt",
+               "test": "Flickr_8k.testImages.txt"}
+PROBLEM_KINDS = ("malformed_line", "duplicate_listing", "unlisted_captions",
+                 "empty_caption", "no_captions", "missing_image",
+                 "corrupt_image")
+_KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val",
+                    "test": "test"}
+_TOKEN_LINE = re.compile(r"^([^\t#]+)#(\d+)\t(.*)$")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+class Example(NamedTuple):
+  image_path: str  # Absolute path of the JPEG.
+  split: str  # One of SPLITS.
+  captions: tuple[str, ...]  # Normalised: lowercase, no punctuation.
+
+
+class Problem(NamedTuple):
+  kind: str  # One of PROBLEM_KINDS.
+  where: str  # "file:line" (or file path, or json entry) of the offender.
+  detail: str
+
+
+class Scan(NamedTuple):
+  examples: dict[str, list[Example]]  # Without the offenders.
+  problems: list[Problem]
+  layout: str  # "karpathy" or "original".
+
+
+def normalize_caption(text: str) -> str:
+  """Lowercase, ASCII punctuation deleted (as NeuralTalk did), single spaces."""
+  return " ".join(text.lower().translate(_PUNCTUATION).split())
+
+
+def read_examples(data_dir: str, skip_bad: bool = False, layout: str = "auto",
+                  verify_images: bool = True) -> dict[str, list[Example]]:
+  """Parses and validates Flickr8k; raises on problems unless `skip_bad`."""
+  result = scan(data_dir, layout, verify_images)
+  if result.problems:
+    counts = collections.Counter(p.kind for p in result.problems)
+    summary = ", ".join(f"{k}: {counts[k]}" for k in PROBLEM_KINDS if counts[k])
+    if not skip_bad:
+      lines = "\n".join(f"  {p.kind}: {p.where}: {p.detail}"
+                        for p in result.problems[:10])
+      if counts["unlisted_captions"]:
+        lines += ("\n(The official Flickr8k.token.txt captions ~90 images that "
+                  "no split list names.)")
+      raise ValueError(
+          f"Flickr8k at {data_dir} ({result.layout} layout): "
+          f"{len(result.problems)} problems ({summary}); first ones:\n{lines}\n"
+          "Fix the data or set --config.data.skip_bad=True to skip them.")
+    logging.warning("Flickr8k at %s: skipped %d problems (%s).", data_dir,
+                    len(result.problems), summary)
+  logging.info("Flickr8k at %s (%s layout): %s images.", data_dir,
+               result.layout, {s: len(v) for s, v in result.examples.items()})
+  return result.examples
+
+
+def scan(data_dir: str, layout: str = "auto",
+         verify_images: bool = True) -> Scan:
+  """Parses either layout; returns the clean examples and every problem."""
+  if not data_dir:
+    raise ValueError("config.data.flickr8k_dir is empty: set it to the "
+                     "Flickr8k folder, or write a synthetic one with `python -m "
+                     "pipelines.synthetic_captions --out=DIR`.")
+  data_dir = os.path.abspath(os.path.expanduser(data_dir))
+  if not os.path.isdir(data_dir):
+    raise ValueError(f"Flickr8k: data directory {data_dir!r} does not exist "
+                     "(set --config.data.flickr8k_dir).")
+  image_dir = _find(data_dir, IMAGE_DIRS, os.path.isdir, "image folder")
+  layout = _detect_layout(data_dir, layout)
+  if layout == "karpathy":
+    listed, captions, problems = _parse_karpathy(
+        _find(data_dir, [os.path.join(d, KARPATHY_JSON) for d in TEXT_DIRS],
+              os.path.isfile, KARPATHY_JSON))
+  else:
+    listed, captions, problems = _parse_original(data_dir)
+  examples = {split: [] for split in SPLITS}
+  for name, (split, where) in sorted(listed.items()):
+    path = os.path.join(image_dir, name)
+    if not captions.get(name):
+      problems.append(Problem("no_captions", where, f"{name} has no caption"))
+    elif not os.path.isfile(path):
+      problems.append(Problem("missing_image", where, f"{path} not found"))
+    elif verify_images and not _decodes(path):
+      problems.append(Problem("corrupt_image", path, "cannot decode JPEG"))
+    else:
+      examples[split].append(Example(path, split, tuple(captions[name])))
+  return Scan(examples, problems, layout)
+
+
+def _find(data_dir: str, names: Sequence[str], test, what: str) -> str:
+  for name in names:
+    if test(os.path.join(data_dir, name)):
+      return os.path.join(data_dir, name)
+  raise ValueError(f"Flickr8k: no {what} in {data_dir}; looked for "
+                   f"{', '.join(names)}.")
+
+
+def _detect_layout(data_dir: str, layout: str) -> str:
+  has = lambda name: any(os.path.isfile(os.path.join(data_dir, d, name))
+                         for d in TEXT_DIRS)
+  if layout == "auto":
+    if has(KARPATHY_JSON):
+      return "karpathy"
+    if has(TOKEN_FILE):
+      return "original"
+    raise ValueError(f"Flickr8k: {data_dir} has neither {KARPATHY_JSON} nor "
+                     f"{TOKEN_FILE} (also looked in Flickr8k_text/).")
+  if layout not in ("karpathy", "original"):
+    raise ValueError(f"config.data.layout: unknown layout {layout!r}; valid "
+                     "are auto, karpathy, original.")
+  return layout
+
+
+def _parse_original(data_dir: str):
+  """Split lists, token file -> ({name: (split, where)}, captions, problems)."""
+  problems, listed = [], {}
+  for split, file_name in SPLIT_FILES.items():
+    path = _find(data_dir, [os.path.join(d, file_name) for d in TEXT_DIRS],
+                 os.path.isfile, file_name)
+    with open(path, encoding="utf-8") as f:
+      for number, line in enumerate(f, 1):
+        name, where = line.strip(), f"{file_name}:{number}"
+        if not name:
+          continue
+        if name in listed:
+          problems.append(Problem(
+              "duplicate_listing", where,
+              f"{name} already listed at {listed[name][1]}"))
+        else:
+          listed[name] = (split, where)
+  numbered, unlisted = collections.defaultdict(list), {}
+  path = _find(data_dir, [os.path.join(d, TOKEN_FILE) for d in TEXT_DIRS],
+               os.path.isfile, TOKEN_FILE)
+  with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      match = _TOKEN_LINE.match(line.rstrip("\r\n"))
+      where = f"{TOKEN_FILE}:{number}"
+      if not match:
+        problems.append(Problem("malformed_line", where,
+                                "expected '<image>#<k><TAB><caption>', got "
+                                f"{line.strip()[:60]!r}"))
+      elif match.group(1) not in listed:
+        unlisted.setdefault(match.group(1), where)
+      elif not normalize_caption(match.group(3)):
+        problems.append(Problem("empty_caption", where,
+                                f"empty caption for {match.group(1)}"))
+      else:
+        numbered[match.group(1)].append(
+            (int(match.group(2)), normalize_caption(match.group(3))))
+  captions = {name: [c for _, c in sorted(v)] for name, v in numbered.items()}
+  problems += [Problem("unlisted_captions", where,
+                       f"captions for {name}, which is in no split list")
+               for name, where in unlisted.items()]
+  return listed, captions, problems
+
+
+def _parse_karpathy(path: str):
+  """dataset_flickr8k.json -> ({name: (split, where)}, captions, problems)."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      images = json.load(f)["images"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"Flickr8k: cannot read the 'images' list of {path}: "
+                     f"{e}") from e
+  problems, listed, captions = [], {}, collections.defaultdict(list)
+  base = os.path.basename(path)
+  for i, image in enumerate(images):
+    where = f"{base}:images[{i}]"
+    name, split = image.get("filename"), image.get("split")
+    if not name or split not in _KARPATHY_SPLITS:
+      problems.append(Problem("malformed_line", where, "needs a filename and "
+                              f"a split in {sorted(_KARPATHY_SPLITS)}"))
+      continue
+    if name in listed:
+      problems.append(Problem("duplicate_listing", where,
+                              f"{name} already listed at {listed[name][1]}"))
+      continue
+    listed[name] = (_KARPATHY_SPLITS[split], where)
+    for j, sentence in enumerate(image.get("sentences", [])):
+      caption = normalize_caption(
+          sentence.get("raw") or " ".join(sentence.get("tokens", [])))
+      if caption:
+        captions[name].append(caption)
+      else:
+        problems.append(Problem("empty_caption", f"{where}.sentences[{j}]",
+                                f"empty caption for {name}"))
+  return listed, captions, problems
+
+
+def _decodes(path: str) -> bool:
+  """Decodes at 1/8 scale: cheap, yet catches truncated and non-JPEG files."""
+  try:
+    tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=8)
+    return True
+  except (tf.errors.InvalidArgumentError, tf.errors.DataLossError):
+    return False
