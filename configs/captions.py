@@ -52,6 +52,11 @@ def _defaults() -> ml_collections.ConfigDict:
   c.data.flickr8k_dir = ""
   c.data.layout = "auto"  # "auto", "karpathy" or "original".
   c.data.skip_bad = False  # Skip and count bad images/lines instead of failing.
+  # Original layout: captions of images in the image folder but in no split
+  # list (~90 in the official token file) are not bad data, just unused by the
+  # official splits: "skip" drops them with an INFO log, "error" reports them
+  # as problems. Captions of images in neither are always problems.
+  c.data.unlisted_captions = "skip"
   c.data.verify_images = True  # Decode every JPEG (at 1/8 scale) up front.
   c.data.cache_dir = "~/.cache/wsram"  # Feature caches go under here.
   c.data.feature_cache_dir = ""  # Use exactly this feature cache dir instead.
