@@ -1,5 +1,6 @@
 """wsram_tf/caption_decoding.py: greedy, beam search, traces, strings."""
 
+from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
@@ -7,8 +8,13 @@ from pipelines import flickr8k
 from tests import captioner_test
 from wsram_tf import caption_decoding
 from wsram_tf import captioner
+from wsram_tf import distributions
 
 STEPS = 5
+# The Markov captioner's words: <pad> <start> <end> <unk> a b c.
+A, B, C = 4, 5, 6
+SHORT = [A, captioner.END, captioner.PAD, captioner.PAD]  # log p = -1.0
+LONG = [B, C, captioner.END, captioner.PAD]  # log p = -1.1
 
 
 def model_and_features(seed: int = 0):
@@ -16,15 +22,58 @@ def model_and_features(seed: int = 0):
   return model, captioner_test.features(batch=4, seed=seed)
 
 
-class DecodingTest(tf.test.TestCase):
+class MarkovCaptioner:
+  """Stands in for the captioner: word log-probs depend on the previous word.
 
-  def test_beam_width_one_equals_greedy(self):
+  From <start>: a -0.7, b -0.8; a -> <end> -0.3; b -> c -0.15; c -> <end>
+  -0.15; the rest of each row's mass goes to <unk>. So "a <end>" (log p -1.0,
+  2 words) beats "b c <end>" (-1.1, 3 words) on the raw sum, but not with
+  GNMT alpha 1: -1.0 / (7/6) = -0.857 < -1.1 / (8/6) = -0.825.
+  """
+
+  num_depths = 1
+  vocab_size = 7
+
+  def __init__(self):
+    table = np.full((self.vocab_size, self.vocab_size), -30.0)
+    for previous, word, log_p in ((captioner.START, A, -0.7),
+                                  (captioner.START, B, -0.8),
+                                  (A, captioner.END, -0.3), (B, C, -0.15),
+                                  (C, captioner.END, -0.15)):
+      table[previous, word] = log_p
+    rest = 1.0 - np.exp(table).sum(1) + np.exp(table[:, 3])
+    table[:, 3] = np.log(rest)
+    self.table = tf.constant(table, tf.float32)
+
+  def initial_state(self, maps, samples=1):
+    zeros = tf.zeros([tf.shape(maps[0])[0] * samples, 1])
+    return captioner.DecoderState(zeros, zeros)
+
+  def action_head(self, h):
+    rows = tf.shape(h)[0]
+    return distributions.ActionParams(tf.zeros([rows, 2]), tf.ones([rows, 2]),
+                                      tf.zeros([rows, 1]))
+
+  def advance(self, maps, state, words, action, samples):
+    del maps, action, samples  # Attention plays no part here.
+    return tf.gather(self.table, words), state
+
+
+def markov_features():
+  return {"features_0": tf.zeros([1, 2, 2, 1])}
+
+
+class DecodingTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters(0.0, 1.5)
+  def test_beam_width_one_equals_greedy(self, alpha):
     model, feats = model_and_features()
     for sample in (False, True):
       greedy = caption_decoding.greedy_decode(model, feats, STEPS, sample,
                                               seed=[1, 2])
       beam = caption_decoding.beam_search(model, feats, STEPS, 1, sample,
-                                          seed=[1, 2])
+                                          seed=[1, 2],
+                                          length_penalty_alpha=alpha)
       for a, b in zip(greedy, beam):
         self.assertAllClose(a, b, msg=f"sample_attention={sample}")
 
@@ -86,6 +135,48 @@ class DecodingTest(tf.test.TestCase):
     model, feats = model_and_features()
     with self.assertRaisesRegex(ValueError, "beam_width"):
       caption_decoding.beam_search(model, feats, STEPS, 0)
+
+
+class LengthPenaltyTest(parameterized.TestCase, tf.test.TestCase):
+
+  def test_log_length_penalty_is_gnmts(self):
+    lengths = tf.constant([1, 2, 7, 19])
+    self.assertAllClose(
+        tf.exp(caption_decoding.log_length_penalty(lengths, 0.7)),
+        ((5.0 + np.array([1, 2, 7, 19])) / 6.0) ** 0.7)
+    self.assertAllEqual(caption_decoding.log_length_penalty(lengths, 0.0),
+                        np.zeros(4))
+
+  def test_without_penalty_the_likelier_short_caption_wins(self):
+    out = caption_decoding.beam_search(MarkovCaptioner(), markov_features(),
+                                       4, 2)
+    self.assertAllEqual(out.ids, [SHORT])
+    self.assertAllClose(out.log_prob, [-1.0], atol=1e-4)
+
+  def test_positive_alpha_lets_a_longer_less_likely_caption_win(self):
+    out = caption_decoding.beam_search(MarkovCaptioner(), markov_features(),
+                                       4, 2, length_penalty_alpha=1.0)
+    self.assertAllEqual(out.ids, [LONG])
+    # The returned score stays the raw log-probability, below the short one.
+    self.assertAllClose(out.log_prob, [-1.1], atol=1e-4)
+
+  def test_a_huge_alpha_ranks_by_length_without_overflow(self):
+    # lp = (9/6)^1000 is inf in float32, so score / lp would tie every beam
+    # at -0; in log space the longest caption still wins, the likeliest of
+    # that length: "a <unk> <unk> <unk>", unfinished after 4 words.
+    out = caption_decoding.beam_search(MarkovCaptioner(), markov_features(),
+                                       4, 3, length_penalty_alpha=1000.0)
+    self.assertAllEqual(out.ids, [[A, 3, 3, 3]])
+    self.assertAllClose(out.log_prob, [-0.7 + np.log(1 - np.exp(-0.3))],
+                        atol=1e-4)
+
+  @parameterized.parameters(-0.5, float("nan"), float("inf"), "1", True, None)
+  def test_bad_alpha_is_named(self, alpha):
+    model, feats = model_and_features()
+    for width in (1, 2):
+      with self.assertRaisesRegex(ValueError, "eval.length_penalty"):
+        caption_decoding.decode(model, feats, STEPS, width,
+                                length_penalty_alpha=alpha)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def check_config(config) -> None:
   if config.eval.beam_width < 1:
     raise ValueError(f"config.eval.beam_width must be >= 1, got "
                      f"{config.eval.beam_width}.")
+  caption_decoding.check_length_penalty(config.eval.length_penalty)
   if config.data.max_caption_length < 3:
     raise ValueError("config.data.max_caption_length must be >= 3 (<start>, a "
                      f"word, <end>), got {config.data.max_caption_length}.")
@@ -65,7 +66,7 @@ def decode_split(model, features: tf.data.Dataset, config):
   @tf.function(reduce_retracing=True, autograph=False)
   def run(batch, seed):
     out = caption_decoding.decode(model, batch, steps, e.beam_width,
-                                  e.sample_attention, seed)
+                                  e.sample_attention, seed, e.length_penalty)
     return out.ids, out.depths
 
   ids, depths = [], []
@@ -133,6 +134,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       "preset": config.preset,
       **scores,
       "beam_width": config.eval.beam_width,
+      "length_penalty": config.eval.length_penalty,
       "sample_attention": config.eval.sample_attention,
       "num_test_images": len(hypotheses),
       # Fraction of decoded words read from each feature map (shallow first).
