@@ -23,6 +23,7 @@ from pipelines import flickr8k_vocab
 
 SPLITS = flickr8k_reader.SPLITS
 PROBLEM_KINDS = flickr8k_reader.PROBLEM_KINDS
+UNLISTED_MODES = flickr8k_reader.UNLISTED_MODES
 Example = flickr8k_reader.Example
 Problem = flickr8k_reader.Problem
 Scan = flickr8k_reader.Scan
@@ -57,7 +58,7 @@ def make_datasets(config) -> CaptionDatasets:
   """Reads, validates, caches features (once), and returns the datasets."""
   data = config.data
   examples = read_examples(data.flickr8k_dir, data.skip_bad, data.layout,
-                           data.verify_images)
+                           data.verify_images, data.unlisted_captions)
   for split, limit in (("train", data.max_train_images),
                        ("val", data.max_eval_images),
                        ("test", data.max_eval_images)):

@@ -14,8 +14,11 @@ same `Example`s, split names "train", "val", "test", sorted by file name.
 Every problem is collected before anything runs (PROBLEM_KINDS): by default a
 ValueError lists the first ten (file and line) and the count; with
 `config.data.skip_bad` they are skipped and counted in the log. The official
-token file has captions for ~90 images that are in no split list, so with the
-original layout real Flickr8k needs `skip_bad=True`.
+token file has captions for ~90 images that are in the image folder but in no
+split list: not bad data, only unused by the official splits, so by default
+(`config.data.unlisted_captions="skip"`) they are dropped with an INFO log;
+"error" makes them "unlisted_captions" problems. Captions of an image in no
+list and not in the folder are "unknown_image" problems.
 """
 
 import collections
@@ -36,9 +39,11 @@ TOKEN_FILE = "Flickr8k.token.txt"
 SPLIT_FILES = {"train": "Flickr_8k.trainImages.txt",
                "val": "Flickr_8k.devImages.txt",
                "test": "Flickr_8k.testImages.txt"}
-PROBLEM_KINDS = ("malformed_line", "duplicate_listing", "unlisted_captions",
-                 "empty_caption", "no_captions", "missing_image",
-                 "corrupt_image")
+PROBLEM_KINDS = ("malformed_line", "duplicate_listing", "unknown_image",
+                 "unlisted_captions", "empty_caption", "no_captions",
+                 "missing_image", "corrupt_image")
+UNLISTED_MODES = ("skip", "error")  # Values of config.data.unlisted_captions.
+_NAMES_LOGGED = 5  # Unlisted images named in the INFO log.
 _KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val",
                     "test": "test"}
 _TOKEN_LINE = re.compile(r"^([^\t#]+)#(\d+)\t(.*)$")
@@ -61,6 +66,16 @@ class Scan(NamedTuple):
   examples: dict[str, list[Example]]  # Without the offenders.
   problems: list[Problem]
   layout: str  # "karpathy" or "original".
+  # Sorted names of images in the folder but in no split list whose captions
+  # were dropped (unlisted_captions="skip"; always empty for "karpathy").
+  unlisted: list[str]
+
+
+class _Parsed(NamedTuple):
+  listed: dict[str, tuple[str, str]]  # Image name -> (split, where listed).
+  captions: dict[str, list[str]]  # Image name -> normalised captions.
+  problems: list[Problem]
+  unlisted: list[str]  # As Scan.unlisted.
 
 
 def normalize_caption(text: str) -> str:
@@ -69,9 +84,17 @@ def normalize_caption(text: str) -> str:
 
 
 def read_examples(data_dir: str, skip_bad: bool = False, layout: str = "auto",
-                  verify_images: bool = True) -> dict[str, list[Example]]:
+                  verify_images: bool = True,
+                  unlisted_captions: str = "skip") -> dict[str, list[Example]]:
   """Parses and validates Flickr8k; raises on problems unless `skip_bad`."""
-  result = scan(data_dir, layout, verify_images)
+  result = scan(data_dir, layout, verify_images, unlisted_captions)
+  if result.unlisted:
+    more = ", ..." if len(result.unlisted) > _NAMES_LOGGED else ""
+    logging.info(
+        "Flickr8k at %s: dropped the captions of %d images in the image folder "
+        "but in no split list (unused by the official splits; "
+        "config.data.unlisted_captions=error reports them): %s%s.", data_dir,
+        len(result.unlisted), ", ".join(result.unlisted[:_NAMES_LOGGED]), more)
   if result.problems:
     counts = collections.Counter(p.kind for p in result.problems)
     summary = ", ".join(f"{k}: {counts[k]}" for k in PROBLEM_KINDS if counts[k])
@@ -79,8 +102,10 @@ def read_examples(data_dir: str, skip_bad: bool = False, layout: str = "auto",
       lines = "\n".join(f"  {p.kind}: {p.where}: {p.detail}"
                         for p in result.problems[:10])
       if counts["unlisted_captions"]:
-        lines += ("\n(The official Flickr8k.token.txt captions ~90 images that "
-                  "no split list names.)")
+        lines += ("\n(unlisted_captions: images in the folder but in no split "
+                  "list, ~90 in the official Flickr8k.token.txt, are unused by "
+                  "the official splits; --config.data.unlisted_captions=skip "
+                  "drops them.)")
       raise ValueError(
           f"Flickr8k at {data_dir} ({result.layout} layout): "
           f"{len(result.problems)} problems ({summary}); first ones:\n{lines}\n"
@@ -92,9 +117,13 @@ def read_examples(data_dir: str, skip_bad: bool = False, layout: str = "auto",
   return result.examples
 
 
-def scan(data_dir: str, layout: str = "auto",
-         verify_images: bool = True) -> Scan:
+def scan(data_dir: str, layout: str = "auto", verify_images: bool = True,
+         unlisted_captions: str = "skip") -> Scan:
   """Parses either layout; returns the clean examples and every problem."""
+  if unlisted_captions not in UNLISTED_MODES:
+    raise ValueError(f"config.data.unlisted_captions: unknown value "
+                     f"{unlisted_captions!r}; valid are "
+                     f"{', '.join(UNLISTED_MODES)}.")
   if not data_dir:
     raise ValueError("config.data.flickr8k_dir is empty: set it to the "
                      "Flickr8k folder, or write a synthetic one with `python -m "
@@ -106,13 +135,14 @@ def scan(data_dir: str, layout: str = "auto",
   image_dir = _find(data_dir, IMAGE_DIRS, os.path.isdir, "image folder")
   layout = _detect_layout(data_dir, layout)
   if layout == "karpathy":
-    listed, captions, problems = _parse_karpathy(
+    parsed = _parse_karpathy(
         _find(data_dir, [os.path.join(d, KARPATHY_JSON) for d in TEXT_DIRS],
               os.path.isfile, KARPATHY_JSON))
   else:
-    listed, captions, problems = _parse_original(data_dir)
+    parsed = _parse_original(data_dir, image_dir, unlisted_captions)
+  captions, problems = parsed.captions, parsed.problems
   examples = {split: [] for split in SPLITS}
-  for name, (split, where) in sorted(listed.items()):
+  for name, (split, where) in sorted(parsed.listed.items()):
     path = os.path.join(image_dir, name)
     if not captions.get(name):
       problems.append(Problem("no_captions", where, f"{name} has no caption"))
@@ -122,7 +152,7 @@ def scan(data_dir: str, layout: str = "auto",
       problems.append(Problem("corrupt_image", path, "cannot decode JPEG"))
     else:
       examples[split].append(Example(path, split, tuple(captions[name])))
-  return Scan(examples, problems, layout)
+  return Scan(examples, problems, layout, parsed.unlisted)
 
 
 def _find(data_dir: str, names: Sequence[str], test, what: str) -> str:
@@ -149,8 +179,9 @@ def _detect_layout(data_dir: str, layout: str) -> str:
   return layout
 
 
-def _parse_original(data_dir: str):
-  """Split lists, token file -> ({name: (split, where)}, captions, problems)."""
+def _parse_original(data_dir: str, image_dir: str,
+                    unlisted_captions: str) -> _Parsed:
+  """Split lists, token file (and which unlisted images exist) -> _Parsed."""
   problems, listed = [], {}
   for split, file_name in SPLIT_FILES.items():
     path = _find(data_dir, [os.path.join(d, file_name) for d in TEXT_DIRS],
@@ -188,14 +219,23 @@ def _parse_original(data_dir: str):
         numbered[match.group(1)].append(
             (int(match.group(2)), normalize_caption(match.group(3))))
   captions = {name: [c for _, c in sorted(v)] for name, v in numbered.items()}
-  problems += [Problem("unlisted_captions", where,
-                       f"captions for {name}, which is in no split list")
-               for name, where in unlisted.items()]
-  return listed, captions, problems
+  dropped = []
+  for name, where in unlisted.items():
+    if not os.path.isfile(os.path.join(image_dir, name)):
+      problems.append(Problem(
+          "unknown_image", where, f"captions for {name}, which is in no split "
+          f"list and not in {image_dir}"))
+    elif unlisted_captions == "error":
+      problems.append(Problem(
+          "unlisted_captions", where, f"captions for {name}, which is in "
+          f"{image_dir} but in no split list"))
+    else:
+      dropped.append(name)
+  return _Parsed(listed, captions, problems, sorted(dropped))
 
 
-def _parse_karpathy(path: str):
-  """dataset_flickr8k.json -> ({name: (split, where)}, captions, problems)."""
+def _parse_karpathy(path: str) -> _Parsed:
+  """dataset_flickr8k.json -> _Parsed (every image has a split here)."""
   try:
     with open(path, encoding="utf-8") as f:
       images = json.load(f)["images"]
@@ -224,7 +264,7 @@ def _parse_karpathy(path: str):
       else:
         problems.append(Problem("empty_caption", f"{where}.sentences[{j}]",
                                 f"empty caption for {name}"))
-  return listed, captions, problems
+  return _Parsed(listed, captions, problems, [])
 
 
 def _decodes(path: str) -> bool:

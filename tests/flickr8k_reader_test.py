@@ -68,12 +68,45 @@ class ReadExamplesTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, r"corrupt_image: .*a\.jpg"):
       flickr8k_reader.read_examples(self.root)
 
-  def test_captions_for_unlisted_image_are_named_with_line(self):
+  def test_captions_for_unknown_image_are_named_with_line(self):
     flickr8k_data.write_dataset(self.root,
                                 token_lines=["zz.jpg#0\ta lost image"])
     with self.assertRaisesRegex(
-        ValueError, r"unlisted_captions: Flickr8k.token.txt:13: .*zz\.jpg"):
+        ValueError, r"unknown_image: Flickr8k.token.txt:13: captions for "
+        r"zz\.jpg, which is in no split list and not in .*Flicker8k_Dataset"):
       flickr8k_reader.read_examples(self.root)
+
+  def test_captions_of_unlisted_folder_images_are_dropped_and_logged(self):
+    unlisted = {f"u{i}.jpg": (None, ["an unused image"]) for i in range(7)}
+    flickr8k_data.write_dataset(self.root,
+                                data=flickr8k_data.DATA | unlisted)
+    with self.assertLogs("absl", "INFO") as logs:
+      examples = flickr8k_reader.read_examples(self.root)
+    self.assertIn("dropped the captions of 7 images in the image folder but "
+                  "in no split list", "\n".join(logs.output))
+    self.assertIn("u0.jpg, u1.jpg, u2.jpg, u3.jpg, u4.jpg, ...",
+                  "\n".join(logs.output))
+    self.assertEqual(flickr8k_data.basenames(examples),
+                     flickr8k_data.basenames(flickr8k_reader.read_examples(
+                         flickr8k_data.write_dataset(
+                             os.path.join(self.root, "listed_only")))))
+
+  def test_unlisted_captions_error_mode_names_them(self):
+    flickr8k_data.write_dataset(
+        self.root, data=flickr8k_data.DATA | {"u.jpg": (None, ["unused"])})
+    with self.assertRaisesRegex(
+        ValueError, r"(?s)1 problems \(unlisted_captions: 1\).*"
+        r"unlisted_captions: Flickr8k.token.txt:13: captions for u\.jpg, "
+        r"which is in .*Flicker8k_Dataset but in no split list.*"
+        r"unlisted_captions=skip"):
+      flickr8k_reader.read_examples(self.root, unlisted_captions="error")
+
+  def test_unknown_unlisted_captions_value_is_named(self):
+    flickr8k_data.write_dataset(self.root)
+    with self.assertRaisesRegex(
+        ValueError, r"config.data.unlisted_captions: unknown value 'ignore'; "
+        "valid are skip, error"):
+      flickr8k_reader.read_examples(self.root, unlisted_captions="ignore")
 
   def test_empty_caption_is_named_with_line(self):
     flickr8k_data.write_dataset(self.root, token_lines=["a.jpg#2\t . !"])
@@ -131,8 +164,8 @@ class ReadExamplesTest(tf.test.TestCase):
       f.write(b"garbage")
     with self.assertLogs("absl", "WARNING") as logs:
       examples = flickr8k_reader.read_examples(self.root, skip_bad=True)
-    self.assertIn("skipped 5 problems (malformed_line: 1, unlisted_captions: "
-                  "1, empty_caption: 1, missing_image: 1, corrupt_image: 1)",
+    self.assertIn("skipped 5 problems (malformed_line: 1, unknown_image: 1, "
+                  "empty_caption: 1, missing_image: 1, corrupt_image: 1)",
                   "\n".join(logs.output))
     names = flickr8k_data.basenames(examples)
     self.assertEqual([n for n, _ in names["train"]],

@@ -54,6 +54,15 @@ class MakeDatasetsTest(tf.test.TestCase):
                      ["a.jpg", "b.jpg"])
     self.assertEqual(datasets.num_train_pairs, 4)
 
+  def test_unlisted_captions_setting_reaches_the_reader(self):
+    flickr8k_data.write_dataset(
+        self.config.data.flickr8k_dir,
+        data=flickr8k_data.DATA | {"u.jpg": (None, ["an unused image"])})
+    self.assertEqual(flickr8k.make_datasets(self.config).num_train_pairs, 8)
+    self.config.data.unlisted_captions = "error"
+    with self.assertRaisesRegex(ValueError, r"unlisted_captions: .*u\.jpg"):
+      flickr8k.make_datasets(self.config)
+
   def test_no_training_images_is_an_error(self):
     data = {"e.jpg": flickr8k_data.DATA["e.jpg"]}
     self.config.data.flickr8k_dir = flickr8k_data.write_dataset(
