@@ -1,8 +1,10 @@
-"""configs/mnist.py: every preset loads locked, typos fail with the valid names."""
+"""configs/mnist.py and configs/captions.py: every preset loads locked, typos
+fail with the valid names."""
 
 from absl.testing import parameterized
 import tensorflow as tf
 
+from configs import captions as caption_configs
 from configs import mnist as mnist_configs
 from wsram_tf import variants
 
@@ -55,6 +57,20 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
   def test_unknown_variant_name_lists_valid_ones(self):
     with self.assertRaisesRegex(ValueError, "var_c.*wsram_qc"):
       variants.parse_variant("wsram_cq")
+
+
+class CaptionsConfigTest(tf.test.TestCase):
+
+  def test_every_preset_loads_locked(self):
+    for preset in caption_configs.VARIANTS:
+      config = caption_configs.get_config(f"{preset},tiny")
+      self.assertTrue(config.is_locked)
+      self.assertEqual((config.variant, config.backbone.name),
+                       (preset, "small"))
+
+  def test_unknown_preset_lists_valid_names(self):
+    with self.assertRaisesRegex(ValueError, "'wsram_x'.*var_c.*wsram_qc.*tiny"):
+      caption_configs.get_config("wsram_x")
 
 
 if __name__ == "__main__":

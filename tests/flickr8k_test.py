@@ -1,11 +1,10 @@
-"""pipelines/flickr8k.py: make_datasets end to end, and the captions config."""
+"""pipelines/flickr8k.py: make_datasets end to end."""
 
 import os
 import tempfile
 
 import tensorflow as tf
 
-from configs import captions as caption_configs
 from pipelines import flickr8k
 from tests import flickr8k_data
 
@@ -69,20 +68,6 @@ class MakeDatasetsTest(tf.test.TestCase):
         tempfile.mkdtemp(dir=self.get_temp_dir()), data=data)
     with self.assertRaisesRegex(ValueError, "no training images"):
       flickr8k.make_datasets(self.config)
-
-
-class CaptionsConfigTest(tf.test.TestCase):
-
-  def test_every_preset_loads_locked(self):
-    for preset in caption_configs.VARIANTS:
-      config = caption_configs.get_config(f"{preset},tiny")
-      self.assertTrue(config.is_locked)
-      self.assertEqual((config.variant, config.backbone.name),
-                       (preset, "small"))
-
-  def test_unknown_preset_lists_valid_names(self):
-    with self.assertRaisesRegex(ValueError, "'wsram_x'.*var_c.*wsram_qc.*tiny"):
-      caption_configs.get_config("wsram_x")
 
 
 if __name__ == "__main__":
