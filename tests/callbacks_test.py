@@ -1,11 +1,13 @@
-"""Callbacks: glimpse pictures, gradient variance, epoch scalars, NaN stop."""
+"""Callbacks: glimpse pictures, gradient variance, epoch scalars, NaN stop.
+
+Drawing and writing the pictures themselves: tests/pictures_test.py.
+"""
 
 import csv
 import os
 import shutil
 import tempfile
 
-from absl.testing import parameterized
 import keras
 import numpy as np
 import tensorflow as tf
@@ -13,10 +15,6 @@ import tensorflow as tf
 from tests import toy_data
 from tests.model_test import toy_model
 from wsram_tf import callbacks
-from wsram_tf import pictures
-from wsram_tf import glimpse
-
-PATCH, FACTORS = 8, (1, 2)  # The toy model's sensor.
 
 
 def read_events(logdir: str) -> dict:
@@ -34,48 +32,6 @@ def read_events(logdir: str) -> dict:
 def toy_batches(num: int, batch: int = 8, seed: int = 0) -> tf.data.Dataset:
   images, labels = toy_data.corner_patterns(num * batch, seed=seed)
   return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
-
-
-def bounding_box(mask: np.ndarray) -> np.ndarray:
-  rows, cols = np.nonzero(mask)
-  return np.array([rows.min(), cols.min(), rows.max(), cols.max()])
-
-
-class DrawGlimpsesTest(parameterized.TestCase, tf.test.TestCase):
-
-  @parameterized.parameters(((0.0, 0.0), 0), ((-0.3, 0.4), 1),
-                            ((0.41, -0.17), 0))
-  def test_box_outlines_the_pixels_the_sensor_reads(self, location, scale):
-    # The pixels the sensor reads, found from the sensor itself: the ones the
-    # glimpse has a gradient for.
-    blank = tf.zeros([1, 32, 32, 1])
-    with tf.GradientTape() as tape:
-      tape.watch(blank)
-      total = tf.reduce_sum(glimpse.extract_glimpses(
-          blank + 0.0, [[location]], [[scale]], PATCH, FACTORS))
-    read = (tape.gradient(total, blank)[0] != 0).numpy()
-    no_glimpse = (np.zeros([0, 2]), np.zeros([0], int), PATCH, FACTORS)
-    # Rendered without boxes, the read window is where the canvases differ.
-    window = np.any(pictures.draw_glimpses(read.astype(np.float32),
-                                            *no_glimpse) !=
-                    pictures.draw_glimpses(np.zeros([32, 32]), *no_glimpse),
-                    axis=-1)
-    drawn = pictures.draw_glimpses(np.zeros([32, 32, 1]), [location],
-                                    [scale], PATCH, FACTORS).astype(int)
-    coloured = drawn.max(-1) - drawn.min(-1) > 40
-    # The 2-pt line straddles the window edge: within 3 output pixels, while
-    # one canvas pixel is 12 output pixels here.
-    self.assertAllClose(bounding_box(coloured), bounding_box(window), atol=3)
-
-  def test_picture_size_depends_only_on_the_canvas(self):
-    a = pictures.draw_glimpses(np.zeros([32, 32]), [[0.0, 0.0]], [1], PATCH,
-                                FACTORS, title="a")
-    b = pictures.draw_glimpses(np.ones([32, 32, 1]), [[0.5, 0.5]] * 3,
-                                [0, 1, 0], PATCH, FACTORS,
-                                title="a much longer title than the other")
-    self.assertEqual(a.shape, b.shape)
-    self.assertEqual(a.dtype, np.uint8)
-    self.assertEqual(a.shape[-1], 3)
 
 
 class GlimpsePicturesTest(tf.test.TestCase):
@@ -100,15 +56,17 @@ class GlimpsePicturesTest(tf.test.TestCase):
       shutil.rmtree(workdir)
     super().tearDownClass()
 
-  def test_writes_png_files_and_tensorboard_images(self):
-    workdir = self.workdirs[1]
-    names = sorted(os.listdir(os.path.join(workdir, "glimpses")))
+  def test_writes_png_files_every_epoch(self):
+    names = sorted(os.listdir(os.path.join(self.workdirs[1], "glimpses")))
     self.assertEqual(names, [f"epoch_{e:04d}_img_{k:02d}.png"
                              for e in (1, 2, 3) for k in range(3)])
     png = tf.io.decode_png(tf.io.read_file(
-        os.path.join(workdir, "glimpses", names[0])))
+        os.path.join(self.workdirs[1], "glimpses", names[0])))
     self.assertEqual(png.shape[-1], 3)
-    images = read_events(os.path.join(workdir, "tensorboard", "glimpses"))
+
+  def test_writes_tensorboard_images_every_epoch(self):
+    images = read_events(os.path.join(self.workdirs[1], "tensorboard",
+                                      "glimpses"))
     self.assertEqual([(step, plugin) for step, plugin, _ in images["glimpses"]],
                      [(1, "images"), (2, "images"), (3, "images")])
     # An image summary holds width, height, then one encoded PNG per picture.

@@ -111,16 +111,8 @@ class GlimpsePictures(keras.callbacks.Callback):
                                           m.scale_factors, title))
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self.logdir)
-    with self._writer.as_default():
-      tf.summary.image("glimpses", np.stack(drawn), step=epoch,
-                       max_outputs=len(drawn))
-    self._writer.flush()
-    if self.png_dir is not None:
-      tf.io.gfile.makedirs(self.png_dir)
-      for k, picture in enumerate(drawn):
-        tf.io.write_file(
-            os.path.join(self.png_dir, f"epoch_{epoch:04d}_img_{k:02d}.png"),
-            tf.io.encode_png(picture))
+    pictures.write_pictures(self._writer, "glimpses", drawn, epoch,
+                            self.png_dir)
     self._last_written = epoch
     return drawn
 

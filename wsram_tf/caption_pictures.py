@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from wsram_tf import caption_decoding
 from wsram_tf import captioner
+from wsram_tf import pictures
 
 # One colour per depth (shallow first): saturated, visible on photographs.
 DEPTH_COLOURS = ((255, 48, 48), (48, 224, 48), (48, 144, 255), (255, 165, 0))
@@ -190,16 +191,6 @@ def first_features(dataset: tf.data.Dataset, count: int) -> dict:
   return {k: tf.concat([b[k] for b in parts], 0)[:count] for k in parts[0]}
 
 
-def _pad_to(pictures: List[np.ndarray]) -> np.ndarray:
-  """Stacks pictures of different sizes on white (TensorBoard needs one)."""
-  height = max(p.shape[0] for p in pictures)
-  width = max(p.shape[1] for p in pictures)
-  out = np.full((len(pictures), height, width, 3), 255, np.uint8)
-  for n, p in enumerate(pictures):
-    out[n, :p.shape[0], :p.shape[1]] = p
-  return out
-
-
 class CaptionGlimpsePictures(keras.callbacks.Callback):
   """Every `every_epochs` epochs and at train end, draws K fixed images.
 
@@ -267,15 +258,7 @@ class CaptionGlimpsePictures(keras.callbacks.Callback):
           title=f"epoch {epoch}: {caption}"))
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self.logdir)
-    with self._writer.as_default():
-      tf.summary.image("caption_glimpses", _pad_to(drawn), step=epoch,
-                       max_outputs=len(drawn))
-    self._writer.flush()
-    if self.png_dir is not None:
-      tf.io.gfile.makedirs(self.png_dir)
-      for k, picture in enumerate(drawn):
-        tf.io.write_file(
-            os.path.join(self.png_dir, f"epoch_{epoch:04d}_img_{k:02d}.png"),
-            tf.io.encode_png(picture))
+    pictures.write_pictures(self._writer, "caption_glimpses", drawn, epoch,
+                            self.png_dir)
     self._last_written = epoch
     return drawn

@@ -1,16 +1,21 @@
-"""Glimpse pictures: each glimpse drawn as the box of pixels the sensor reads.
+"""Glimpse pictures: drawn as boxes of the pixels read, written for viewing.
 
-Box n is numbered n (1-based); its side is the window side of its scale,
-placed with `glimpse.window_origins`, the sensor's own geometry.
+`draw_glimpses`: box n is numbered n (1-based); its side is the window side of
+its scale, placed with `glimpse.window_origins`, the sensor's own geometry.
+`write_pictures`: what both picture callbacks (`callbacks.GlimpsePictures`,
+`caption_pictures.CaptionGlimpsePictures`) write per drawing, a TensorBoard
+image summary and one PNG per picture.
 """
 
-from typing import Sequence
+import os
+from typing import Optional, Sequence
 
 from matplotlib import patches
 # The Agg canvas directly, not pyplot: no display, no global backend switch.
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
+import tensorflow as tf
 
 from wsram_tf import glimpse
 
@@ -29,10 +34,10 @@ def glimpse_boxes(locations, scales, height: int, width: int, patch_size: int,
   scales = np.asarray(scales).reshape(-1).astype(np.int64)
   sides = glimpse.window_sides(patch_size, scale_factors)
   if len(scales) != len(locations):
-    raise ValueError(f"callbacks.glimpse_boxes: {len(locations)} locations but "
+    raise ValueError(f"pictures.glimpse_boxes: {len(locations)} locations but "
                      f"{len(scales)} scales.")
   if len(scales) and (scales.min() < 0 or scales.max() >= len(sides)):
-    raise ValueError(f"callbacks.glimpse_boxes: scales {scales.tolist()} "
+    raise ValueError(f"pictures.glimpse_boxes: scales {scales.tolist()} "
                      f"outside [0, {len(sides)}).")
   origins = glimpse.window_origins(locations, height, width, patch_size,
                                    scale_factors).numpy()  # [N, K, 2]
@@ -62,7 +67,7 @@ def draw_glimpses(image, locations, scales, patch_size: int,
   if image.ndim == 3 and image.shape[-1] == 1:
     image = image[..., 0]
   if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
-    raise ValueError("callbacks.draw_glimpses: image must be [H, W], [H, W, 1]"
+    raise ValueError("pictures.draw_glimpses: image must be [H, W], [H, W, 1]"
                      f" or [H, W, 3], got shape {image.shape}.")
   height, width = image.shape[:2]
   boxes = glimpse_boxes(locations, scales, height, width, patch_size,
@@ -92,3 +97,44 @@ def draw_glimpses(image, locations, scales, patch_size: int,
            title, ha="center", va="center", fontsize=10)
   canvas.draw()
   return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def stack_pictures(pictures: Sequence[np.ndarray]) -> np.ndarray:
+  """uint8 [K, H, W, 3]: pictures padded with white to the largest H and W.
+
+  A TensorBoard image summary takes one array; captions of different lengths
+  draw grids of different sizes.
+  """
+  if not len(pictures):
+    raise ValueError("pictures.stack_pictures: no pictures.")
+  height = max(p.shape[0] for p in pictures)
+  width = max(p.shape[1] for p in pictures)
+  out = np.full((len(pictures), height, width, 3), 255, np.uint8)
+  for n, p in enumerate(pictures):
+    out[n, :p.shape[0], :p.shape[1]] = p
+  return out
+
+
+def write_pictures(writer, tag: str, pictures: Sequence[np.ndarray],
+                   epoch: int, png_dir: Optional[str] = None) -> None:
+  """Writes one drawing: a TensorBoard image summary and, optionally, PNGs.
+
+  Args:
+    writer: the `tf.summary` file writer (flushed here).
+    tag: the summary's tag; its step is `epoch`.
+    pictures: uint8 RGB [H_k, W_k, 3] each; the summary holds them all,
+      padded with white to one size (`stack_pictures`).
+    epoch: epochs done: the summary step and the PNG names.
+    png_dir: if given, `png_dir/epoch_XXXX_img_YY.png` for picture YY, each
+      at its own size; the folder is created.
+  """
+  with writer.as_default():
+    tf.summary.image(tag, stack_pictures(pictures), step=epoch,
+                     max_outputs=len(pictures))
+  writer.flush()
+  if png_dir is not None:
+    tf.io.gfile.makedirs(png_dir)
+    for k, picture in enumerate(pictures):
+      tf.io.write_file(
+          os.path.join(png_dir, f"epoch_{epoch:04d}_img_{k:02d}.png"),
+          tf.io.encode_png(picture))
