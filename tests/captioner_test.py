@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from configs import captions as caption_configs
 from wsram_tf import captioner
+from wsram_tf import exploration
 
 SHAPES = ((6, 6, 5), (3, 3, 7))  # Two feature maps, shallow first.
 VOCAB = 12
@@ -56,6 +57,8 @@ class RolloutTest(tf.test.TestCase):
       self.assertEqual(getattr(out, name).shape, (3, 4, 5), name)
     self.assertEqual(out.log_likelihood.shape, (3, 4))
     self.assertEqual(out.locations.shape, (3, 4, 5, 2))
+    self.assertEqual(out.location_means.shape, (3, 4, 5, 2))
+    self.assertEqual(out.depth_probs.shape, (3, 4, 5, 2))
     self.assertAllEqual(out.mask, (CAPTIONS[:, 1:] != 0).astype(np.float32))
 
   def test_read_gathers_the_vector_at_the_chosen_cell_and_depth(self):
@@ -148,6 +151,25 @@ class LossesTest(tf.test.TestCase):
                      tape.gradient(loss_theta, model.theta_variables)))
     location = [g for p, g in grads.items()
                 if p.endswith("action/location/kernel")][0]
+    self.assertGreater(float(tf.reduce_max(tf.abs(location))), 0.0)
+
+  def test_coverage_weight_adds_the_masked_penalty_to_loss_theta(self):
+    model = build("wsram_c")
+    base, _, _, out = model.compute_losses(features(), CAPTIONS, seed=[4, 5])
+    with model.config.unlocked():
+      model.config.objective.coverage_weight = 0.5
+    with tf.GradientTape() as tape:
+      covered, _, _, _ = model.compute_losses(features(), CAPTIONS,
+                                              seed=[4, 5])
+    penalty = exploration.coverage_penalty(
+        tf.reshape(out.location_means, [-1, 5, 2]),
+        tf.reshape(out.depth_probs, [-1, 5, 2]),
+        tf.repeat(out.mask, 3, axis=0))
+    self.assertGreater(float(penalty), 0.0)
+    self.assertAllClose(covered, base + 0.5 * penalty, rtol=1e-5)
+    location = [g for v, g in zip(model.theta_variables, tape.gradient(
+        covered, model.theta_variables))
+                if v.path.endswith("action/location/kernel")][0]
     self.assertGreater(float(tf.reduce_max(tf.abs(location))), 0.0)
 
 

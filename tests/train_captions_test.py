@@ -64,7 +64,7 @@ class CheckConfigTest(tf.test.TestCase):
   def test_bad_fields_are_named_before_any_work(self):
     for field, value, message in (
         ("eval.beam_width", 0, "beam_width"),
-        ("objective.coverage_weight", 0.1, "coverage_weight"),
+        ("eval.length_penalty", -1.0, "length_penalty"),
         ("model.inference_word", "next", "inference_word")):
       config = tiny_run_config("/nonexistent", "/nonexistent")
       section, name = field.split(".")

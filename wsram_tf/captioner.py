@@ -28,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from wsram_tf import distributions
+from wsram_tf import exploration
 from wsram_tf import networks
 from wsram_tf import variants
 from wsram_tf import wake_sleep_model
@@ -47,6 +48,8 @@ class CaptionRollout(NamedTuple):
   entropy_steps: tf.Tensor  # [B, M, S] mask * entropy of p(a_t).
   locations: tf.Tensor  # [B, M, S, 2] glimpse centres.
   depths: tf.Tensor  # [B, M, S] int32 index of the feature map read.
+  location_means: tf.Tensor  # [B, M, S, 2] means of p(l_t).
+  depth_probs: tf.Tensor  # [B, M, S, K] probabilities of p(k_t).
   mask: tf.Tensor  # [B, S] float, 1 for words up to and incl. <end>.
 
 
@@ -219,7 +222,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
     repeated_mask = tf.repeat(mask, samples, axis=0)
     state = self.initial_state(maps, samples)
     out = {k: [] for k in ("prior", "proposal", "word", "baseline", "entropy",
-                           "location", "depth")}
+                           "location", "depth", "mean", "probs")}
     for t in range(steps):
       previous, target = repeated[:, t], repeated[:, t + 1]
       step_mask = repeated_mask[:, t]
@@ -243,6 +246,8 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
       out["entropy"].append(step_mask * prior.entropy())
       out["location"].append(action.location)
       out["depth"].append(action.scale)
+      out["mean"].append(prior.params.location_mean)
+      out["probs"].append(tf.nn.softmax(prior.params.scale_logits))
       if self.baseline_head is not None:
         # b_t from h_{t-1}, the state a_t is drawn from: unbiased.
         out["baseline"].append(
@@ -272,6 +277,8 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
         entropy_steps=fold(out["entropy"]),
         locations=fold(out["location"]),
         depths=fold(out["depth"]),
+        location_means=fold(out["mean"]),
+        depth_probs=fold(out["probs"]),
         mask=mask)
 
   # -- training and evaluation ----------------------------------------------
@@ -286,6 +293,13 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
         self.variant, out.log_prior_steps, out.log_proposal_steps,
         out.log_likelihood, out.baseline_steps, out.entropy_steps,
         o.entropy_weight)
+    loss_theta = losses.loss_theta
+    if o.coverage_weight:
+      steps = out.mask.shape[1]
+      loss_theta += o.coverage_weight * exploration.coverage_penalty(
+          tf.reshape(out.location_means, [-1, steps, 2]),
+          tf.reshape(out.depth_probs, [-1, steps, self.num_depths]),
+          tf.repeat(out.mask, o.num_samples, axis=0))
     words = tf.maximum(tf.reduce_sum(out.mask), 1.0)
     stats = {"loss": losses.objective,
              "bound": tf.reduce_mean(losses.bound),
@@ -294,7 +308,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
              # Per-word NLL of the training proposal's samples.
              "word_nll": -tf.reduce_sum(tf.reduce_mean(
                  tf.stop_gradient(out.log_likelihood), 1)) / words}
-    return losses.loss_theta, losses.loss_eta, stats, out
+    return loss_theta, losses.loss_eta, stats, out
 
   def train_step(self, data):
     features, captions, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -37,9 +37,6 @@ from wsram_tf import train as train_lib
 def check_config(config) -> None:
   """Fails before any work on settings that cannot run, naming the field."""
   train_lib.check_config(config)
-  if config.train.strategy != "default":
-    raise ValueError("config.train.strategy: captioning supports only "
-                     f"'default', got {config.train.strategy!r}.")
   if config.eval.beam_width < 1:
     raise ValueError(f"config.eval.beam_width must be >= 1, got "
                      f"{config.eval.beam_width}.")
@@ -47,9 +44,6 @@ def check_config(config) -> None:
   if config.data.max_caption_length < 3:
     raise ValueError("config.data.max_caption_length must be >= 3 (<start>, a "
                      f"word, <end>), got {config.data.max_caption_length}.")
-  if config.objective.coverage_weight:
-    raise ValueError("config.objective.coverage_weight: the coverage "
-                     "regularizer is not implemented for captions; set 0.")
   if config.model.inference_word not in captioner.INFERENCE_WORDS:
     raise ValueError(f"config.model.inference_word: unknown "
                      f"{config.model.inference_word!r}; valid: "
@@ -85,12 +79,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   os.makedirs(workdir, exist_ok=True)
   start = time.time()
   keras.utils.set_random_seed(config.seed)
+  strategy = train_lib.make_strategy(config.train.strategy)
   data = flickr8k.make_datasets(config)
   shutil.copyfile(data.vocab_path, os.path.join(workdir, "vocab.json"))
   logging.info("Captions: %d train pairs, feature maps %s, %d words.",
                data.num_train_pairs, data.feature_shapes, len(data.vocab))
-  model = captioner.build_captioner(config, data.feature_shapes,
-                                    len(data.vocab))
+  with strategy.scope():
+    model = captioner.build_captioner(config, data.feature_shapes,
+                                      len(data.vocab))
   logdir = os.path.join(workdir, "tensorboard")
   checkpoint_dir = os.path.join(workdir, "checkpoints")
   callbacks = [
@@ -133,6 +129,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       "variant": config.variant,
       "preset": config.preset,
       **scores,
+      "strategy": config.train.strategy,
+      "replicas": strategy.num_replicas_in_sync,
       "beam_width": config.eval.beam_width,
       "length_penalty": config.eval.length_penalty,
       "sample_attention": config.eval.sample_attention,
