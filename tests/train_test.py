@@ -159,6 +159,15 @@ class TrainTest(tf.test.TestCase):
         tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")),
         os.path.join(workdir, "checkpoints", "ckpt-4"))
 
+  def test_profile_start_inside_a_multi_step_call_still_traces(self):
+    workdir = self.create_tempdir().full_path
+    train.train_and_evaluate(
+        tiny_config(self.mnist_dir, profile_steps="2,3",
+                    steps_per_execution=2), workdir)
+    traces = glob.glob(os.path.join(workdir, "tensorboard", "**", "*.xplane.pb"),
+                       recursive=True)
+    self.assertNotEmpty(traces)
+
   def test_bad_settings_name_the_field(self):
     for fields, name in (({"num_train_steps": 5}, "steps_per_epoch"),
                          ({"steps_per_execution": 0}, "steps_per_execution"),

@@ -317,9 +317,17 @@ class ProfileSteps(keras.callbacks.Callback):
                        f"{first}, {last}.")
     self.logdir, self.first, self.last = logdir, first, last
     self._running = False
+    self._done = False
+
+  def _steps_per_call(self) -> int:
+    return int(getattr(self.model, "steps_per_execution", 1) or 1)
 
   def on_train_batch_begin(self, batch, logs=None):
-    if not self._running and _iterations(self.model) + 1 == self.first:
+    # With steps_per_execution k > 1 a call runs k steps: start at the call
+    # that contains step `first`, not only at a call that begins with it.
+    step = _iterations(self.model)
+    if not self._running and not self._done and (
+        step < self.first <= step + self._steps_per_call()):
       tf.profiler.experimental.start(self.logdir)
       self._running = True
 
@@ -334,3 +342,4 @@ class ProfileSteps(keras.callbacks.Callback):
   def _stop(self):
     tf.profiler.experimental.stop()
     self._running = False
+    self._done = True
