@@ -2,17 +2,36 @@
 
 Each 28x28 digit is resized to a random side in [min_digit_size,
 max_digit_size] and pasted at a random position wholly inside a black
-canvas_size x canvas_size canvas. A placement is a pure function of a
-stateless per-example seed:
-  train:       fold_in(fold_in([seed, 0], epoch), index): new every epoch,
-               reproducible from config.seed;
-  validation:  fold_in([test_seed, 1], index), index into the train digits;
-  test:        fold_in([test_seed, 2], index);
-so validation and test canvases are the same in every run and are computed on
-the fly instead of being stored (60k float canvases would take 2.4 GB).
+canvas_size x canvas_size canvas. Placements are drawn for many digits at once
+(`sample_placements`: entry i of three stateless random vectors) and a whole
+batch is pasted with two batched matmuls (`place_digits`, resize matrices
+looked up in `resize_table`). There is no per-example tf.data map: drawing
+each placement in its own map call cost ~90% of the pipeline's CPU.
+
+  train:       epoch e splits fold_in([seed, 0], e) into a placement seed,
+               from which it draws one placement per train digit, and an
+               order seed. Digit i's placement in epoch e is thus a pure
+               function of (config.seed, e, i), not of the batch size, the
+               visiting order or where i lands in a batch: reproducible and
+               new every epoch. Epochs are whole: each visits every train
+               digit once, in a full stateless permutation from the order
+               seed (not a shuffle buffer: data.shuffle_buffer > 1 switches
+               the permutation on, whatever its value; <= 1 keeps the digits
+               in order). Batches run on across epoch ends.
+  validation:  drawn once at build time from [test_seed, 1] over all train
+               digits, indexed by train index;
+  test:        drawn once from [test_seed, 2] over all test digits;
+so validation and test canvases are the same in every run, for every eval
+batch size and max_test_examples, and are pasted on the fly instead of being
+stored (60k float canvases would take 2.4 GB; their placements are 3 ints).
+
+The train stream is random access: batch k holds stream positions
+[k * B, (k + 1) * B) and position p is slot p % n of epoch p // n (n train
+digits), so `Datasets.train_from(k)` starts at batch k at no cost and yields
+what `train.skip(k)` would, e.g. for a run resumed after k updates.
 """
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -35,20 +54,32 @@ class Datasets(NamedTuple):
   image_shape: tuple[int, int, int]  # (S, S, 1).
   num_classes: int
   source: str  # Where the digits came from (MnistArrays.source).
+  # train_from(k): the train stream from its batch k on (train_from(0) is
+  # train), equal to train.skip(k) without computing the k skipped batches.
+  train_from: Callable[[int], tf.data.Dataset]
 
 
-def sample_placement(seed: tf.Tensor, canvas_size: int, min_size: int,
-                     max_size: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-  """(side, top, left) int32: side uniform in [min_size, max_size], position
-  uniform over the places where the whole digit fits."""
-  size_seed, row_seed, col_seed = tf.unstack(
-      tf.random.experimental.stateless_split(seed, 3))
-  side = tf.random.stateless_uniform(
-      [], size_seed, min_size, max_size + 1, dtype=tf.int32)
-  room = canvas_size - side + 1
-  top = tf.random.stateless_uniform([], row_seed, 0, room, dtype=tf.int32)
-  left = tf.random.stateless_uniform([], col_seed, 0, room, dtype=tf.int32)
-  return side, top, left
+class Placements(NamedTuple):
+  sides: tf.Tensor  # int32 [n], each in [min_size, max_size].
+  tops: tf.Tensor  # int32 [n], each in [0, canvas_size - side].
+  lefts: tf.Tensor  # int32 [n], each in [0, canvas_size - side].
+
+
+def sample_placements(seed: tf.Tensor, num: int, canvas_size: int,
+                      min_size: int, max_size: int) -> Placements:
+  """Placements of `num` digits from the stateless `seed` [2].
+
+  Side uniform in [min_size, max_size], top-left corner uniform over the
+  places where the whole digit fits. Each value is a full-range int64 draw
+  modulo its range: the bias (~range / 2^64) is negligible and every range,
+  even one that depends on the side, is one vectorised op.
+  """
+  bits = tf.random.stateless_uniform([3, num], seed, minval=None, maxval=None,
+                                     dtype=tf.int64)
+  sides = min_size + tf.math.floormod(bits[0], max_size - min_size + 1)
+  room = canvas_size - sides + 1
+  return Placements(*[tf.cast(v, tf.int32) for v in (
+      sides, tf.math.floormod(bits[1], room), tf.math.floormod(bits[2], room))])
 
 
 def resize_matrix(sides: tf.Tensor, offsets: tf.Tensor,
@@ -74,40 +105,52 @@ def resize_matrix(sides: tf.Tensor, offsets: tf.Tensor,
       weights, tf.reduce_sum(weights, axis=-1, keepdims=True))
 
 
+def resize_table(canvas_size: int, max_size: int) -> tf.Tensor:
+  """float32 [(max_size + 1) * 2S, 28]: the resize_matrix of every side.
+
+  Block k (2S rows) is S zero rows, then resize_matrix(side k, offset 0)
+  (block 0, side 0, is all zero). A resize matrix depends on its offset only
+  through (canvas row - offset), so the matrix of (side, offset) is S
+  consecutive rows of block `side`, and a batch of them is one gather instead
+  of ~15 ops over [B, S, 28] (the larger half of the pasting cost).
+  """
+  sides = tf.range(1, max_size + 1)
+  blocks = resize_matrix(sides, tf.zeros_like(sides), canvas_size)
+  blocks = tf.concat([tf.zeros_like(blocks), blocks], axis=1)
+  blocks = tf.concat([tf.zeros_like(blocks[:1]), blocks], axis=0)
+  return tf.reshape(blocks, [-1, DIGIT_SIZE])
+
+
+def lookup_resize_matrix(table: tf.Tensor, sides: tf.Tensor,
+                         offsets: tf.Tensor, canvas_size: int) -> tf.Tensor:
+  """resize_matrix(sides, offsets, canvas_size), read from resize_table."""
+  first = (tf.cast(sides, tf.int32) * 2 * canvas_size + canvas_size
+           - tf.cast(offsets, tf.int32))
+  return tf.gather(table, first[:, tf.newaxis] + tf.range(canvas_size))
+
+
 def place_digits(digits: tf.Tensor, sides: tf.Tensor, tops: tf.Tensor,
-                 lefts: tf.Tensor, canvas_size: int) -> tf.Tensor:
+                 lefts: tf.Tensor, canvas_size: int,
+                 table: tf.Tensor | None = None) -> tf.Tensor:
   """Pastes uint8 [B, 28, 28] digits into black float32 [B, S, S, 1] canvases.
 
   Digit b is resized to sides[b] x sides[b] (bilinear, antialiased: values
   stay in [0, 1] and the pixel mass ~ original * (side / 28)^2) with its
-  top-left corner at (tops[b], lefts[b]).
+  top-left corner at (tops[b], lefts[b]). With `table` (resize_table of this
+  canvas and a max side >= every side) the same matrices are looked up.
   """
-  rows = resize_matrix(sides, tops, canvas_size)
-  cols = resize_matrix(sides, lefts, canvas_size)
+  if table is None:
+    rows = resize_matrix(sides, tops, canvas_size)
+    cols = resize_matrix(sides, lefts, canvas_size)
+  else:
+    rows = lookup_resize_matrix(table, sides, tops, canvas_size)
+    cols = lookup_resize_matrix(table, sides, lefts, canvas_size)
   pixels = tf.cast(digits, tf.float32)
   canvases = tf.matmul(tf.matmul(rows, pixels), cols, transpose_b=True)
   # Divide last: an identity placement (side 28) then gives digit / 255 exactly.
   canvases = tf.clip_by_value(canvases / 255.0, 0.0, 1.0)
   return tf.ensure_shape(canvases[..., tf.newaxis],
                          [None, canvas_size, canvas_size, 1])
-
-
-def place_digit(digit: tf.Tensor, seed: tf.Tensor, canvas_size: int,
-                min_size: int, max_size: int) -> tf.Tensor:
-  """One uint8 [28, 28] digit on a float32 [S, S, 1] canvas, placed by the
-  stateless `seed` [2] (see sample_placement and place_digits)."""
-  placement = sample_placement(seed, canvas_size, min_size, max_size)
-  return place_digits(digit[tf.newaxis], *[v[tf.newaxis] for v in placement],
-                      canvas_size)[0]
-
-
-def example_seed(base: int, stream: int, *data: tf.Tensor) -> tf.Tensor:
-  """Stateless seed [2] of one placement: `data` folded into (base, stream)."""
-  seed = tf.constant([base, stream], tf.int64)
-  for value in data:
-    seed = tf.random.experimental.stateless_fold_in(
-        seed, tf.cast(value, tf.int64))
-  return seed
 
 
 def _check_config(config: Any, arrays: mnist_source.MnistArrays) -> None:
@@ -132,54 +175,68 @@ def _check_config(config: Any, arrays: mnist_source.MnistArrays) -> None:
       raise ValueError(f"{arrays.source}: {name} labels outside [0, 10)")
 
 
-def _slices(images: np.ndarray, labels: np.ndarray,
-            indices: np.ndarray) -> tf.data.Dataset:
-  return tf.data.Dataset.from_tensor_slices(
-      (images[indices], labels[indices].astype(np.int32),
-       indices.astype(np.int64)))
-
-
-def _placed_batches(samples: tf.data.Dataset, batch_size: int,
-                    drop_remainder: bool, canvas_size: int) -> tf.data.Dataset:
-  """Batches (digit, label, placement) and pastes the batch in one go."""
-
-  def place(digits, labels, placement):
-    return place_digits(digits, *placement, canvas_size), labels
-
-  return (samples.batch(batch_size, drop_remainder=drop_remainder)
-          .map(place, num_parallel_calls=_AUTO).prefetch(_AUTO))
-
-
-def _fixed_canvases(config: Any, examples: tf.data.Dataset,
+def _fixed_canvases(config: Any, table: tf.Tensor, images: np.ndarray,
+                    labels: np.ndarray, indices: np.ndarray,
                     stream: int) -> tf.data.Dataset:
+  """Eval batches of digits `indices`, placed once from (test_seed, stream).
+
+  Drawn over all of `images` and then indexed, so a digit keeps its canvas
+  whatever the subset (max_test_examples, validation_size) or batch size.
+  """
   data = config.data
+  seed = tf.constant([data.test_seed, stream], tf.int64)
+  placements = sample_placements(seed, len(images), data.canvas_size,
+                                 data.min_digit_size, data.max_digit_size)
 
-  def sample(digit, label, index):
-    seed = example_seed(data.test_seed, stream, index)
-    return digit, label, sample_placement(
-        seed, data.canvas_size, data.min_digit_size, data.max_digit_size)
+  def paste(digits, digit_labels, *placement):
+    return (place_digits(digits, *placement, data.canvas_size, table),
+            digit_labels)
 
-  return _placed_batches(examples.map(sample, num_parallel_calls=_AUTO),
-                         config.eval.batch_size, False, data.canvas_size)
+  return (tf.data.Dataset.from_tensor_slices(
+      (images[indices], labels[indices].astype(np.int32),
+       *[v.numpy()[indices] for v in placements]))
+          .batch(config.eval.batch_size)
+          .map(paste, num_parallel_calls=_AUTO).prefetch(_AUTO))
 
 
-def _train_canvases(config: Any, examples: tf.data.Dataset,
-                    num: int) -> tf.data.Dataset:
-  data = config.data
-  if data.shuffle_buffer > 1:
-    # Shuffling before repeat keeps epochs whole, so position // num = epoch.
-    examples = examples.shuffle(data.shuffle_buffer, seed=config.seed,
-                                reshuffle_each_iteration=True)
+def _train_stream(config: Any, table: tf.Tensor, images: np.ndarray,
+                  labels: np.ndarray) -> Callable[[int], tf.data.Dataset]:
+  """train_from(k): the infinite train batches from batch k on."""
+  data, batch_size, num = config.data, config.train.batch_size, len(labels)
+  digits = tf.constant(images)
+  labels = tf.constant(labels.astype(np.int32))
+  base_seed = tf.constant([config.seed, _TRAIN_STREAM], tf.int64)
 
-  def sample(position, example):
-    digit, label, index = example
-    seed = example_seed(config.seed, _TRAIN_STREAM, position // num, index)
-    return digit, label, sample_placement(
-        seed, data.canvas_size, data.min_digit_size, data.max_digit_size)
+  def train_from(start_batch: int) -> tf.data.Dataset:
+    if not isinstance(start_batch, (int, np.integer)) or start_batch < 0:
+      raise ValueError(f"train_from: start batch must be an int >= 0, got "
+                       f"{start_batch!r}")
+    first_epoch, skip = divmod(int(start_batch) * batch_size, num)
 
-  return _placed_batches(
-      examples.repeat().enumerate().map(sample, num_parallel_calls=_AUTO),
-      config.train.batch_size, True, data.canvas_size)
+    def epoch_plan(epoch):
+      """Visiting order of one epoch and the placements in that order."""
+      order_seed, placement_seed = tf.unstack(
+          tf.random.experimental.stateless_split(
+              tf.random.experimental.stateless_fold_in(base_seed, epoch), 2))
+      order = tf.range(num)
+      if data.shuffle_buffer > 1:
+        order = tf.random.experimental.stateless_shuffle(order, order_seed)
+      order = order[tf.where(epoch == first_epoch, skip, 0):]
+      placements = sample_placements(placement_seed, num, data.canvas_size,
+                                     data.min_digit_size, data.max_digit_size)
+      return (order, *[tf.gather(v, order) for v in placements])
+
+    def paste(order, *placement):
+      return (place_digits(tf.gather(digits, order), *placement,
+                           data.canvas_size, table), tf.gather(labels, order))
+
+    # One element per epoch (n slots), cut into fixed batches that run on
+    # into the next epoch: stream positions do not depend on epoch ends.
+    return (tf.data.Dataset.counter(first_epoch).map(epoch_plan).prefetch(1)
+            .rebatch(batch_size, drop_remainder=True)
+            .map(paste, num_parallel_calls=_AUTO).prefetch(_AUTO))
+
+  return train_from
 
 
 def make_datasets_from_arrays(config: Any,
@@ -198,21 +255,23 @@ def make_datasets_from_arrays(config: Any,
   if not len(train_idx):
     raise ValueError(f"{arrays.source}: no train digits left after holding "
                      f"out config.data.validation_size={data.validation_size}")
-  train_set = (arrays.train_images, arrays.train_labels)
+  table = resize_table(data.canvas_size, data.max_digit_size)
+  train_from = _train_stream(config, table, arrays.train_images[train_idx],
+                             arrays.train_labels[train_idx])
   return Datasets(
-      train=_train_canvases(config, _slices(*train_set, train_idx),
-                            len(train_idx)),
-      validation=_fixed_canvases(config, _slices(*train_set, validation_idx),
+      train=train_from(0),
+      validation=_fixed_canvases(config, table, arrays.train_images,
+                                 arrays.train_labels, validation_idx,
                                  _VALIDATION_STREAM),
-      test=_fixed_canvases(
-          config, _slices(arrays.test_images, arrays.test_labels, test_idx),
-          _TEST_STREAM),
+      test=_fixed_canvases(config, table, arrays.test_images,
+                           arrays.test_labels, test_idx, _TEST_STREAM),
       num_train=len(train_idx),
       num_validation=len(validation_idx),
       num_test=len(test_idx),
       image_shape=(data.canvas_size, data.canvas_size, 1),
       num_classes=NUM_CLASSES,
-      source=arrays.source)
+      source=arrays.source,
+      train_from=train_from)
 
 
 def make_datasets(config: Any) -> Datasets:

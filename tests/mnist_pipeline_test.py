@@ -51,6 +51,8 @@ class MnistPipelineTest(tf.test.TestCase):
     datasets = mnist.make_datasets_from_arrays(_config(), _arrays())
     images, labels = next(iter(datasets.train))
     self.assertEqual(images.shape, (8, 40, 40, 1))
+    # Static batch size: tf.distribute splits the global batch by it.
+    self.assertEqual(datasets.train.element_spec[0].shape, (8, 40, 40, 1))
     self.assertEqual(images.dtype, tf.float32)
     self.assertEqual(labels.shape, (8,))
     self.assertEqual(labels.dtype, tf.int32)
@@ -76,12 +78,11 @@ class MnistPipelineTest(tf.test.TestCase):
     self.assertLen(_all(datasets.test)[1], 7)
 
   def test_digit_lies_wholly_inside_its_box_inside_the_canvas(self):
-    square = np.full([28, 28], 255, np.uint8)  # Fills exactly its box.
-    for i in range(30):
-      seed = tf.constant([7, i])
-      side, top, left = [int(v) for v in
-                         mnist.sample_placement(seed, 40, 14, 30)]
-      canvas = mnist.place_digit(square, seed, 40, 14, 30).numpy()[..., 0]
+    squares = np.full([30, 28, 28], 255, np.uint8)  # Fill exactly their box.
+    placements = mnist.sample_placements(tf.constant([7, 1]), 30, 40, 14, 30)
+    canvases = mnist.place_digits(squares, *placements, 40).numpy()[..., 0]
+    for canvas, side, top, left in zip(canvases, *[v.numpy() for v in
+                                                   placements]):
       self.assertTrue(0 <= top and top + side <= 40)
       self.assertTrue(0 <= left and left + side <= 40)
       rows, cols = np.nonzero(canvas)
@@ -112,10 +113,20 @@ class MnistPipelineTest(tf.test.TestCase):
                                               40, 40)
       self.assertAllClose(canvases[i], expected, atol=1e-5)
 
-  def test_sides_stay_within_bounds_and_reach_both(self):
-    sides = [int(mnist.sample_placement(tf.constant([3, i]), 40, 14, 18)[0])
-             for i in range(100)]
+  def test_looked_up_resize_matrices_equal_computed_ones(self):
+    digits = _blobs(50)
+    placements = mnist.sample_placements(tf.constant([4, 2]), 50, 40, 1, 40)
+    table = mnist.resize_table(40, 40)
+    self.assertAllEqual(mnist.place_digits(digits, *placements, 40, table),
+                        mnist.place_digits(digits, *placements, 40))
+
+  def test_placements_stay_within_bounds_and_reach_them(self):
+    sides, tops, lefts = [v.numpy() for v in mnist.sample_placements(
+        tf.constant([3, 0]), 300, 40, 14, 18)]
     self.assertEqual(set(sides), {14, 15, 16, 17, 18})
+    for corner in (tops, lefts):
+      self.assertEqual(corner.min(), 0)
+      self.assertEqual((corner + sides).max(), 40)
 
   def test_digit_as_large_as_canvas_is_not_translated(self):
     digits = _blobs(3)
@@ -143,6 +154,15 @@ class MnistPipelineTest(tf.test.TestCase):
     self.assertAllEqual(_all(first.test)[0], _all(second.test)[0])
     self.assertAllEqual(_all(first.validation)[0], _all(second.validation)[0])
 
+  def test_eval_canvases_do_not_depend_on_batch_size_or_truncation(self):
+    first = mnist.make_datasets_from_arrays(_config(), _arrays())
+    config = _config(max_test_examples=7, validation_size=8)
+    config.eval.batch_size = 3
+    second = mnist.make_datasets_from_arrays(config, _arrays())
+    self.assertAllEqual(_all(first.test)[0][:7], _all(second.test)[0])
+    self.assertAllEqual(_all(first.validation)[0],
+                        _all(second.validation)[0])
+
   def test_training_placements_differ_across_epochs(self):
     # 10 train digits with labels 0..9 and batch 10: batch k is epoch k.
     config = _config(validation_size=0)
@@ -167,6 +187,64 @@ class MnistPipelineTest(tf.test.TestCase):
 
     self.assertAllEqual(first_batches(5), first_batches(5))
     self.assertNotAllEqual(first_batches(5), first_batches(6))
+
+  def test_training_stream_does_not_depend_on_the_batch_size(self):
+    def first_images(batch_size, num_batches):
+      config = _config()
+      config.train.batch_size = batch_size
+      train = mnist.make_datasets_from_arrays(config, _arrays()).train
+      return _all(train.take(num_batches))
+
+    # 80 stream positions: 2.5 epochs of 32 digits, cut into different batches.
+    by_eight, by_five = first_images(8, 10), first_images(5, 16)
+    self.assertAllEqual(by_eight[0], by_five[0])
+    self.assertAllEqual(by_eight[1], by_five[1])
+
+  def test_training_placement_does_not_depend_on_the_visiting_order(self):
+    def epochs(shuffle_buffer):
+      config = _config(validation_size=0, shuffle_buffer=shuffle_buffer)
+      config.train.batch_size = 10
+      train = mnist.make_datasets_from_arrays(config, _arrays(10)).train
+      return [x.numpy()[np.argsort(y.numpy())] for x, y in train.take(2)]
+
+    self.assertAllEqual(epochs(64), epochs(0))
+
+  def test_shuffle_buffer_of_one_keeps_the_digits_in_order(self):
+    config = _config(validation_size=0, shuffle_buffer=1)
+    config.train.batch_size = 4
+    train = mnist.make_datasets_from_arrays(config, _arrays(10)).train
+    self.assertAllEqual(_all(train.take(5))[1], np.arange(20) % 10)
+
+  def _stream_labels(self, num_batches: int) -> np.ndarray:
+    # 10 digits with labels 0..9, batches of 3: epochs end mid-batch.
+    config = _config(validation_size=0)
+    config.train.batch_size = 3
+    train = mnist.make_datasets_from_arrays(config, _arrays(10)).train
+    return _all(train.take(num_batches))[1]
+
+  def test_epochs_are_whole_across_batch_boundaries(self):
+    for epoch in self._stream_labels(10).reshape(3, 10):
+      self.assertAllEqual(np.sort(epoch), np.arange(10))
+
+  def test_visiting_order_is_new_every_epoch(self):
+    orders = self._stream_labels(10).reshape(3, 10)
+    self.assertNotAllEqual(orders[0], orders[1])
+    self.assertNotAllEqual(orders[1], orders[2])
+
+  def test_train_from_equals_skipping_batches(self):
+    config = _config(validation_size=0)
+    config.train.batch_size = 3
+    datasets = mnist.make_datasets_from_arrays(config, _arrays(10))
+    for start in (0, 1, 4, 7):  # Position 12 is mid-epoch 1, 21 mid-epoch 2.
+      expected = _all(datasets.train.skip(start).take(4))
+      got = _all(datasets.train_from(start).take(4))
+      self.assertAllEqual(got[0], expected[0], msg=f"start {start}")
+      self.assertAllEqual(got[1], expected[1], msg=f"start {start}")
+
+  def test_bad_start_batch_is_rejected(self):
+    datasets = mnist.make_datasets_from_arrays(_config(), _arrays())
+    with self.assertRaisesRegex(ValueError, "train_from.*-1"):
+      datasets.train_from(-1)
 
   def test_bad_digit_sizes_name_the_fields(self):
     with self.assertRaisesRegex(ValueError, "min_digit_size"):
