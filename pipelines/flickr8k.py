@@ -13,7 +13,7 @@ this one.
 """
 
 import os
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import tensorflow as tf
 
@@ -41,6 +41,9 @@ class CaptionDatasets(NamedTuple):
   # Endless, shuffled batches of ({"features_k": [B, h_k, w_k, c_k]}, caption
   # ids int32 [B, T]), one element per (image, caption) pair.
   train: tf.data.Dataset
+  # train_from(k): the same stream from its batch k on (train_from(0) is
+  # train), for a run resumed after k updates; skipped pairs are never read.
+  train_from: Callable[[int], tf.data.Dataset]
   validation: tf.data.Dataset  # One ordered pass over the validation pairs.
   validation_features: tf.data.Dataset  # {"features_k"} batches, one per image.
   validation_references: list[list[str]]  # All captions of each val image.
@@ -73,6 +76,7 @@ def make_datasets(config) -> CaptionDatasets:
   batch, eval_batch = config.train.batch_size, config.eval.batch_size
   return CaptionDatasets(
       train=_pair_batches(train, batch, config.seed),
+      train_from=lambda k: _pair_batches(train, batch, config.seed, k),
       validation=_pair_batches(val, eval_batch),
       validation_features=_image_batches(val.read, len(examples["val"]),
                                          eval_batch),
@@ -89,12 +93,15 @@ def make_datasets(config) -> CaptionDatasets:
 
 
 def _pair_batches(split: flickr8k_cache.CachedSplit, batch_size: int,
-                  shuffle_seed: int | None = None) -> tf.data.Dataset:
+                  shuffle_seed: int | None = None,
+                  start_batch: int = 0) -> tf.data.Dataset:
   """(features, caption ids) batches; shuffled and endless given a seed."""
   dataset = tf.data.Dataset.from_tensor_slices((split.owner, split.ids))
   if shuffle_seed is not None:
     dataset = dataset.shuffle(max(len(split.owner), 1), seed=shuffle_seed,
                               reshuffle_each_iteration=True).repeat()
+    # Skip pairs before the map reads their feature maps from the cache.
+    dataset = dataset.skip(int(start_batch) * batch_size)
   dataset = dataset.map(lambda row, caption: (split.read(row), caption),
                         num_parallel_calls=tf.data.AUTOTUNE)
   return dataset.batch(batch_size, drop_remainder=shuffle_seed is not None

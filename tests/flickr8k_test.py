@@ -30,6 +30,15 @@ class MakeDatasetsTest(tf.test.TestCase):
                         [True] * 4)
     self.assertEqual(datasets.num_train_pairs, 8)
 
+  def test_train_from_continues_the_stream_like_skip(self):
+    # 8 pairs in batches of 4: batch 3 sits in the second shuffled epoch.
+    datasets = flickr8k.make_datasets(self.config)
+    expected = [ids.numpy() for _, ids in datasets.train.skip(3).take(3)]
+    got = [ids.numpy() for _, ids in datasets.train_from(3).take(3)]
+    self.assertAllEqual(got, expected)
+    first = [ids.numpy() for _, ids in datasets.train.take(3)]
+    self.assertNotAllEqual(got, first)
+
   def test_vocabulary_comes_from_training_captions_only(self):
     datasets = flickr8k.make_datasets(self.config)
     self.assertIn("dog", datasets.vocab.ids)

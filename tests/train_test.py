@@ -120,6 +120,19 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual(recorder.batches, 2)
     self.assertEqual(results["train_steps"], 6)
 
+  def test_killed_and_resumed_run_equals_an_uninterrupted_run(self):
+    # Same parameters, optimizer state, sampling state and data stream: the
+    # resumed run must continue the train stream, not restart it.
+    config = tiny_config(self.mnist_dir, num_train_steps=6, steps_per_epoch=3,
+                         checkpoint_every_steps=2)
+    straight = train.train_and_evaluate(config, self.create_tempdir().full_path)
+    workdir = self.create_tempdir().full_path
+    with self._with_callbacks(KillAt(4)), self.assertRaises(KeyboardInterrupt):
+      train.train_and_evaluate(config, workdir)
+    resumed = train.train_and_evaluate(config, workdir)
+    self.assertAllClose(resumed["test_log_likelihood"],
+                        straight["test_log_likelihood"], rtol=1e-6, atol=0)
+
   def test_finished_run_restarted_does_not_train_again(self):
     workdir = self.create_tempdir().full_path
     config = tiny_config(self.mnist_dir)

@@ -119,8 +119,13 @@ def callbacks_for(config, workdir: str, data) -> list:
   return callbacks
 
 
-def fit(model, config, train_data, validation_data, callbacks) -> int:
-  """Runs the remaining steps, resuming mid-epoch if a backup exists."""
+def fit(model, config, train_from, validation_data, callbacks) -> int:
+  """Runs the remaining steps, resuming mid-epoch if a backup exists.
+
+  `train_from(k)` is the train stream from its batch k on: a resumed run (and
+  each chunk below) continues the stream where the restored step left it,
+  rather than seeing its first batches again.
+  """
   t = config.train
   resume = next(c for c in callbacks
                 if isinstance(c, checkpoints.ResumableCheckpoint))
@@ -135,7 +140,8 @@ def fit(model, config, train_data, validation_data, callbacks) -> int:
   if step < t.num_train_steps:
     chunks.append((step // t.steps_per_epoch, epochs, t.steps_per_epoch))
   for initial_epoch, last_epoch, steps in chunks:
-    model.fit(train_data, initial_epoch=initial_epoch, epochs=last_epoch,
+    model.fit(train_from(int(model.optimizer.iterations.numpy())),
+              initial_epoch=initial_epoch, epochs=last_epoch,
               steps_per_epoch=steps, validation_data=validation_data,
               callbacks=callbacks, shuffle=False,
               verbose=1 if logging.get_verbosity() >= logging.INFO else 0)
@@ -154,7 +160,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                data.source, data.num_train, data.num_validation, data.num_test)
   with strategy.scope():
     model = model_lib.build_model(config, data.image_shape)
-  steps = fit(model, config, data.train, data.validation,
+  steps = fit(model, config, data.train_from, data.validation,
               callbacks_for(config, workdir, data))
   model.save_weights(os.path.join(workdir, "final.weights.h5"))
 

@@ -114,7 +114,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       checkpoints.ResumableCheckpoint(checkpoint_dir,
                                       config.train.checkpoint_every_steps),
   ]
-  steps = train_lib.fit(model, config, data.train, data.validation, callbacks)
+  steps = train_lib.fit(model, config, data.train_from, data.validation,
+                        callbacks)
   model.save_weights(os.path.join(workdir, "final.weights.h5"))
 
   ids, depths = decode_split(model, data.test_features, config)
