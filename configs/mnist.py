@@ -61,7 +61,9 @@ def _defaults() -> ml_collections.ConfigDict:
   c.data.test_seed = 20150  # Placement seed of the fixed test/validation canvases.
   c.data.max_train_examples = 0  # Use only the first n train digits (0: all).
   c.data.max_test_examples = 0  # Use only the first n test digits (0: all).
-  c.data.shuffle_buffer = 10000  # Shuffle buffer of the training stream.
+  # A new stateless random order of the train digits every epoch (a full
+  # permutation from config.seed and the epoch); False: in order.
+  c.data.shuffle = True
 
   c.model = ml_collections.ConfigDict()
   c.model.num_classes = 10  # Output classes of p(y | a, I).
@@ -130,7 +132,6 @@ def _tiny(c: ml_collections.ConfigDict) -> None:
   c.data.max_train_examples = 512
   c.data.max_test_examples = 64
   c.data.validation_size = 64
-  c.data.shuffle_buffer = 512
   c.model.hidden_size = 32
   c.model.label_embedding_size = 8
   c.objective.num_samples = min(c.objective.num_samples, 2)

@@ -15,9 +15,8 @@ each placement in its own map call cost ~90% of the pipeline's CPU.
                visiting order or where i lands in a batch: reproducible and
                new every epoch. Epochs are whole: each visits every train
                digit once, in a full stateless permutation from the order
-               seed (not a shuffle buffer: data.shuffle_buffer > 1 switches
-               the permutation on, whatever its value; <= 1 keeps the digits
-               in order). Batches run on across epoch ends.
+               seed (data.shuffle; not a shuffle buffer: with it off the
+               digits come in order). Batches run on across epoch ends.
   validation:  drawn once at build time from [test_seed, 1] over all train
                digits, indexed by train index;
   test:        drawn once from [test_seed, 2] over all test digits;
@@ -219,7 +218,7 @@ def _train_stream(config: Any, table: tf.Tensor, images: np.ndarray,
           tf.random.experimental.stateless_split(
               tf.random.experimental.stateless_fold_in(base_seed, epoch), 2))
       order = tf.range(num)
-      if data.shuffle_buffer > 1:
+      if data.shuffle:
         order = tf.random.experimental.stateless_shuffle(order, order_seed)
       order = order[tf.where(epoch == first_epoch, skip, 0):]
       placements = sample_placements(placement_seed, num, data.canvas_size,

@@ -34,7 +34,7 @@ def _config(preset: str = "wsram_qc,tiny", **data):
   config.data.update(dict(dict(canvas_size=40, min_digit_size=14,
                                max_digit_size=30, validation_size=8,
                                max_train_examples=0, max_test_examples=0,
-                               shuffle_buffer=64), **data))
+                               shuffle=True), **data))
   config.train.batch_size = 8
   config.eval.batch_size = 5
   return config
@@ -201,16 +201,16 @@ class MnistPipelineTest(tf.test.TestCase):
     self.assertAllEqual(by_eight[1], by_five[1])
 
   def test_training_placement_does_not_depend_on_the_visiting_order(self):
-    def epochs(shuffle_buffer):
-      config = _config(validation_size=0, shuffle_buffer=shuffle_buffer)
+    def epochs(shuffle):
+      config = _config(validation_size=0, shuffle=shuffle)
       config.train.batch_size = 10
       train = mnist.make_datasets_from_arrays(config, _arrays(10)).train
       return [x.numpy()[np.argsort(y.numpy())] for x, y in train.take(2)]
 
-    self.assertAllEqual(epochs(64), epochs(0))
+    self.assertAllEqual(epochs(True), epochs(False))
 
-  def test_shuffle_buffer_of_one_keeps_the_digits_in_order(self):
-    config = _config(validation_size=0, shuffle_buffer=1)
+  def test_shuffle_off_keeps_the_digits_in_order(self):
+    config = _config(validation_size=0, shuffle=False)
     config.train.batch_size = 4
     train = mnist.make_datasets_from_arrays(config, _arrays(10)).train
     self.assertAllEqual(_all(train.take(5))[1], np.arange(20) % 10)
