@@ -30,7 +30,7 @@ benchmarks/throughput.py and times with its helpers (the arms' repeats
 interleaved, median). Both use the config's batch, glimpses, patch and
 learning rate, and Adam with Keras' epsilon (1e-7), fused.
 `--threads=2,1` times both counts: when other jobs leave less than two cores
-free, libgomp's spin-waiting at every parallel region made 2 threads 15-75x
+free, libgomp's spin-waiting at every parallel region made 2 threads 6-75x
 slower than 1 here (2026-11-29, load 4-6); OMP_WAIT_POLICY=PASSIVE avoids most
 of that.
 `mflop_per_image` counts the matmul FLOPs of one step, forward and backward
