@@ -74,6 +74,36 @@ class ActionDistributionTest(tf.test.TestCase):
     self.assertIsNone(tape.gradient(action.location, p.location_mean))
 
 
+class ProposeTest(tf.test.TestCase):
+
+  def test_mode_proposal_is_the_priors_mode(self):
+    prior = distributions.ActionDistribution(params())
+    action, sampler = distributions.propose(prior, "mode", None, 2.0,
+                                            tf.constant([1, 2]), 4)
+    self.assertIs(sampler, prior)
+    self.assertAllClose(action.location, prior.mode().location)
+
+  def test_without_params_samples_the_tempered_prior(self):
+    prior = distributions.ActionDistribution(params())
+    seed = tf.constant([5, 6])
+    action, sampler = distributions.propose(prior, "prior", None, 2.0, seed, 4)
+    expected = distributions.ActionDistribution(params(), 2.0).sample(seed)
+    self.assertAllClose(action.location, expected.location)
+    self.assertAllEqual(action.scale, expected.scale)
+    self.assertAllClose(
+        sampler.log_prob(action),
+        distributions.ActionDistribution(params(), 2.0).log_prob(action))
+
+  def test_given_params_are_the_proposal(self):
+    prior = distributions.ActionDistribution(params())
+    other = params()._replace(location_mean=tf.fill([4, 2], -0.5))
+    action, _ = distributions.propose(prior, "inference", other, 1.0,
+                                      tf.constant([5, 6]), 4)
+    expected = distributions.ActionDistribution(other).sample(
+        tf.constant([5, 6]))
+    self.assertAllClose(action.location, expected.location)
+
+
 class ActionHeadTest(tf.test.TestCase):
 
   def test_output_shapes_and_bounded_mean(self):

@@ -211,11 +211,6 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
     step_seeds = tf.random.experimental.stateless_split(
         tf.cast(seed, tf.int32), steps)
     rows = batch * samples
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    replica_context = tf.distribute.get_replica_context()
-    replica_id = (0 if replica_context is None
-                  else replica_context.replica_id_in_sync_group)
-    first_row = tf.cast(replica_id, tf.int32) * rows
 
     repeated = tf.repeat(captions, samples, axis=0)  # row b*M+m: caption b.
     mask = caption_mask(captions)
@@ -227,20 +222,13 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
       previous, target = repeated[:, t], repeated[:, t + 1]
       step_mask = repeated_mask[:, t]
       prior = distributions.ActionDistribution(self.action_head(state.h))
-      if proposal == "mode":
-        action, sampler = prior.mode(), prior
-      else:
-        if proposal == "inference":
-          word = (target if self.config.model.inference_word == "current"
-                  else previous)
-          params = self.inference((state.h, word))
-        else:
-          params = prior.params
-        sampler = distributions.ActionDistribution(params, temperature)
-        noise = distributions.draw_noise(step_seeds[t], rows * replicas,
-                                         self.num_depths)
-        action = sampler.sample_from_noise(distributions.ActionNoise(
-            *(x[first_row:first_row + rows] for x in noise)))
+      params = None
+      if proposal == "inference":
+        word = (target if self.config.model.inference_word == "current"
+                else previous)
+        params = self.inference((state.h, word))
+      action, sampler = distributions.propose(
+          prior, proposal, params, temperature, step_seeds[t], rows)
       out["prior"].append(step_mask * prior.log_prob(action))
       out["proposal"].append(step_mask * sampler.log_prob(action))
       out["entropy"].append(step_mask * prior.entropy())

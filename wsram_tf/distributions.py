@@ -10,7 +10,7 @@ first exploration heuristic of the paper (§4.5).
 """
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -94,6 +94,38 @@ class ActionDistribution:
     return Action(
         location=self.params.location_mean,
         scale=tf.argmax(self.params.scale_logits, axis=-1, output_type=tf.int32))
+
+
+def sample_replica_rows(sampler: ActionDistribution, seed: tf.Tensor,
+                        rows) -> Action:
+  """One action per row of this replica's [rows, ...] parameters.
+
+  The noise is drawn for the rows of every replica and this replica keeps its
+  own slice, so each example gets the action one device would draw for it.
+  """
+  replicas = tf.distribute.get_strategy().num_replicas_in_sync
+  context = tf.distribute.get_replica_context()
+  replica_id = 0 if context is None else context.replica_id_in_sync_group
+  first = tf.cast(replica_id, tf.int32) * rows
+  noise = draw_noise(seed, rows * replicas,
+                     sampler.params.scale_logits.shape[-1])
+  return sampler.sample_from_noise(
+      ActionNoise(*(x[first:first + rows] for x in noise)))
+
+
+def propose(prior: ActionDistribution, proposal: str,
+            params: Optional[ActionParams], temperature: float,
+            seed: tf.Tensor, rows) -> Tuple[Action, ActionDistribution]:
+  """One rollout step's (action, distribution it was drawn from).
+
+  `proposal` "mode" takes the prior's mode; otherwise the action is sampled
+  from the proposal with `params` (the prior's when None) at `temperature`.
+  """
+  if proposal == "mode":
+    return prior.mode(), prior
+  sampler = ActionDistribution(
+      prior.params if params is None else params, temperature)
+  return sample_replica_rows(sampler, seed, rows), sampler
 
 
 class ActionHead(keras.layers.Layer):

@@ -116,13 +116,7 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
     step_seeds = tf.random.experimental.stateless_split(
         tf.cast(seed, tf.int32), m.num_glimpses)
 
-    # Noise rows for the whole global batch; this replica takes its own slice.
     rows = batch * samples
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    replica_context = tf.distribute.get_replica_context()
-    replica_id = (0 if replica_context is None
-                  else replica_context.replica_id_in_sync_group)
-    first_row = tf.cast(replica_id, tf.int32) * rows
 
     context = glimpse.context_view(images, m.context_size)
     r2 = self.context_encoder(tf.reshape(context, [batch, -1]))
@@ -134,18 +128,10 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
                                "entropy", "location", "scale", "mean", "probs")}
     for n in range(m.num_glimpses):
       prior = distributions.ActionDistribution(self.action_head(r2))
-      if proposal == "mode":
-        action, sampler = prior.mode(), prior
-      else:
-        if proposal == "inference":
-          params = self.inference((r2, repeated_labels))
-        else:
-          params = prior.params
-        sampler = distributions.ActionDistribution(params, temperature)
-        noise = distributions.draw_noise(step_seeds[n], rows * replicas,
-                                         self.num_scales)
-        action = sampler.sample_from_noise(distributions.ActionNoise(
-            *(x[first_row:first_row + rows] for x in noise)))
+      params = (self.inference((r2, repeated_labels))
+                if proposal == "inference" else None)
+      action, sampler = distributions.propose(
+          prior, proposal, params, temperature, step_seeds[n], rows)
       outputs["log_prior"].append(prior.log_prob(action))
       outputs["log_proposal"].append(sampler.log_prob(action))
       outputs["entropy"].append(prior.entropy())
