@@ -23,6 +23,9 @@ from benchmarks import reproduce_fig2
 
 _DIRS = flags.DEFINE_list("dirs", None, "reproduce_fig2 --out directories.")
 _TABLE = flags.DEFINE_string("table", None, "Markdown file to write.")
+_MEAN = flags.DEFINE_bool(
+    "mean", True, "Add mean ± sd columns (off for directories that differ in "
+    "a setting, e.g. learning rates, where a mean means nothing).")
 _LAST_POINTS = flags.DEFINE_integer(
     "last_points", 3, "Curve points averaged for the late training error.")
 
@@ -41,7 +44,8 @@ def _mean_sd(values: Sequence[float]) -> str:
   return f"{statistics.fmean(values):.1%} ± {statistics.stdev(values):.1%}"
 
 
-def summarize(dirs: Sequence[str], last_points: int = 3) -> str:
+def summarize(dirs: Sequence[str], last_points: int = 3,
+              mean: bool = True) -> str:
   """The markdown table; runs missing from a directory show as '-'."""
   names = list(reproduce_fig2.RUNS)
   found: Dict[str, Dict[str, dict]] = {}
@@ -53,9 +57,9 @@ def summarize(dirs: Sequence[str], last_points: int = 3) -> str:
                        "reproduce_fig2 --out directory)")
     found[d] = reproduce_fig2.read_done(run_dir, names)
     curves[d] = reproduce_fig2.read_curves(run_dir, names)
-  header = ("| Run | " + " | ".join(f"`{d}`" for d in dirs)
-            + " | mean ± sd | late train error |")
-  lines = [header, "|---|" + "---|" * (len(dirs) + 2)]
+  extra = ["mean ± sd", "late train error"] if mean else []
+  header = "| Run | " + " | ".join([f"`{d}`" for d in dirs] + extra) + " |"
+  lines = [header, "|---|" + "---|" * (len(dirs) + len(extra))]
   for name in names:
     finals = [found[d][name]["test_error"] if name in found[d] else None
               for d in dirs]
@@ -65,19 +69,22 @@ def summarize(dirs: Sequence[str], last_points: int = 3) -> str:
     late = [late_train_error(curves[d][name], last_points)
             for d in dirs if name in found[d] and name in curves[d]]
     cells = ["-" if f is None else f"{f:.1%}" for f in finals]
+    if mean:
+      cells += [_mean_sd(done), _mean_sd(late)]
     lines.append(f"| {reproduce_fig2.LABELS[name]} | " + " | ".join(cells)
-                 + f" | {_mean_sd(done)} | {_mean_sd(late)} |")
+                 + " |")
   lines += ["", "Test error: full test set after the run's budget, M=5 prior "
-            "samples. Late train error: mean of the last "
-            f"{last_points} curve points (prior samples), averaged over the "
-            "directories."]
+            "samples."]
+  if mean:
+    lines[-1] += (f" Late train error: mean of the last {last_points} curve "
+                  "points (prior samples), averaged over the directories.")
   return "\n".join(lines) + "\n"
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  table = summarize(_DIRS.value, _LAST_POINTS.value)
+  table = summarize(_DIRS.value, _LAST_POINTS.value, _MEAN.value)
   with open(_TABLE.value, "w") as f:
     f.write(table)
   print(table)

@@ -47,6 +47,13 @@ class SummarizeRunsTest(tf.test.TestCase):
                      ["10.0%", "-", "10.0%"])
     self.assertNotIn("| VAR |", table)
 
+  def test_without_mean_only_the_directories_are_columns(self):
+    _write_run(self.a, "var", 0.5, [0.6])
+    _write_run(self.b, "var", 0.7, [0.8])
+    table = summarize_runs.summarize([self.a, self.b], mean=False)
+    self.assertEqual(self._row(table, "VAR")[1:], ["50.0%", "70.0%"])
+    self.assertNotIn("mean ± sd", table)
+
   def test_directory_without_runs_is_named(self):
     with self.assertRaisesRegex(ValueError, "nowhere"):
       summarize_runs.summarize([os.path.join(self.a, "nowhere")])
