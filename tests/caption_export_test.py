@@ -3,8 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -12,6 +10,7 @@ import tensorflow as tf
 
 from configs import captions as caption_configs
 from pipelines import flickr8k
+from tests import standalone
 from wsram_tf import caption_decoding
 from wsram_tf import caption_export
 from wsram_tf import captioner
@@ -19,32 +18,9 @@ from wsram_tf import captioner
 IMAGE_SIZE = 32
 WORDS = ("a", "dog", "cat", "runs", "on", "grass", "red", "ball")
 
-# Runs in a fresh interpreter. The package is pip-installed in editable mode,
-# so a meta-path hook refuses our packages and TFP outright, and any Keras
-# module that importing TensorFlow itself did not already load.
+# Runs in a child that cannot import this project (tests/standalone.py).
 _CHILD = r"""
-import importlib.abc
 import json
-import sys
-
-BLOCKED = ["wsram_tf", "pipelines", "configs", "tests",
-           "tensorflow_probability"]
-
-
-class Block(importlib.abc.MetaPathFinder):
-
-  def find_spec(self, name, path=None, target=None):
-    if name.split(".")[0] in BLOCKED:
-      raise ImportError(f"{name} is blocked in this test")
-
-
-sys.meta_path.insert(0, Block())
-try:
-  import wsram_tf  # noqa
-  raise SystemExit("wsram_tf is importable in the child")
-except ImportError:
-  pass
-
 import numpy as np
 import tensorflow as tf
 
@@ -124,12 +100,8 @@ class ExportedCaptionerTest(tf.test.TestCase):
     work = tempfile.mkdtemp(dir=self.tmp)
     batch = images()
     np.save(os.path.join(work, "images.npy"), batch)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD, self.export_dir,
-         os.path.join(work, "images.npy"), work],
-        cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    child = standalone.run(_CHILD, [self.export_dir,
+         os.path.join(work, "images.npy"), work], work)
     self.assertEqual(child.returncode, 0, child.stderr[-3000:])
 
     want, want_strings = expected(self.model, self.pyramid, self.vocab, batch)

@@ -3,44 +3,20 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from tests import model_test
+from tests import standalone
 from tests import toy_data
 from wsram_tf import export
 
 IMAGE_SHAPE = (32, 32, 1)
 
-# Runs in a fresh interpreter. The package is pip-installed in editable mode
-# here, so a clean PYTHONPATH and cwd alone would not hide it: a meta-path
-# hook refuses our packages and TensorFlow Probability outright.
+# Runs in a child that cannot import this project (tests/standalone.py).
 _CHILD = r"""
-import importlib.abc
-import sys
-
-BLOCKED = ("wsram_tf", "pipelines", "configs", "tests",
-           "tensorflow_probability")
-
-
-class Block(importlib.abc.MetaPathFinder):
-
-  def find_spec(self, name, path=None, target=None):
-    if name.split(".")[0] in BLOCKED:
-      raise ImportError(f"{name} is blocked in this test")
-
-
-sys.meta_path.insert(0, Block())
-try:
-  import wsram_tf  # noqa
-  raise SystemExit("wsram_tf is importable in the child")
-except ImportError:
-  pass
-
 import numpy as np
 import tensorflow as tf
 
@@ -85,11 +61,7 @@ class ExportedSavedModelTest(tf.test.TestCase):
     work = tempfile.mkdtemp(dir=self.tmp)
     images_path = os.path.join(work, "images.npy")
     np.save(images_path, self.images)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    child = subprocess.run(
-        [sys.executable, "-c", _CHILD, self.export_dir, images_path, work],
-        cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    child = standalone.run(_CHILD, [self.export_dir, images_path, work], work)
     self.assertEqual(child.returncode, 0, child.stderr[-3000:])
 
     want = self.model.predict_with_trace(self.images, deterministic=True)
