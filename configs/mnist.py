@@ -101,6 +101,10 @@ def _defaults() -> ml_collections.ConfigDict:
   c.train.glimpse_every_epochs = 5  # Glimpse pictures interval (0: off).
   c.train.grad_var_every_steps = 0  # Gradient-variance diagnostic (0: off).
   c.train.grad_var_draws = 10  # K estimates per gradient-variance measurement.
+  # Log train_error from M prior samples for every variant (comparable across
+  # variants); for +q variants and temperature != 1 that is a second rollout
+  # (~20% of the step), which False skips: no train_error is logged then.
+  c.train.prior_train_error = True
 
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 5  # M at test time: p(y|I) ~ mean of p(y|a^m), a^m ~ prior.

@@ -53,6 +53,14 @@ class VariantsTest(parameterized.TestCase, tf.test.TestCase):
     self.assertBetween(logs["ess"], 1.0, 2.0 + 1e-5)
     self.assertEqual(int(model.optimizer.iterations), 1)
 
+  def test_prior_train_error_off_skips_it_only_where_it_costs_a_rollout(self):
+    images, labels = toy_data.corner_patterns(16)
+    for variant, logged in (("wsram_qc", False), ("var_c", True)):
+      model = toy_model(variant, prior_train_error=False)
+      logs = model.train_on_batch(images, labels, return_dict=True)
+      self.assertEqual("train_error" in logs, logged, variant)
+      self.assertTrue(np.isfinite(logs["loss"]), variant)
+
   def test_same_seed_same_first_step_losses(self):
     images, labels = toy_data.corner_patterns(16)
     first = toy_model("wsram_qc", seed=3).train_on_batch(
