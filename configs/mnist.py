@@ -7,7 +7,8 @@ Select a preset on the command line and override any field:
 
 The argument after the colon is a comma-separated list: at most one variant
 (`var`, `var_c`, `wsram`, `wsram_c`, `wsram_q`, `wsram_qc` (default),
-`ram28`) followed by modifiers (`tiny`). The returned ConfigDict is locked, so
+`ram28`) followed by modifiers (`ram_net`: the RAM's one-layer network;
+`tiny`). The returned ConfigDict is locked, so
 a misspelt field fails at once and lists the valid names.
 """
 
@@ -20,7 +21,7 @@ VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
 # Settings presets that also pick a variant.
 SETTINGS = ("ram28",)
 # Modifiers applied after the preset.
-MODIFIERS = ("tiny",)
+MODIFIERS = ("ram_net", "tiny")
 DEFAULT_PRESET = "wsram_qc"
 
 
@@ -33,6 +34,8 @@ def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
     config.variant = chosen.base
   elif chosen.base == "ram28":
     _ram28(config)
+  if "ram_net" in chosen.modifiers:
+    _ram_net(config)
   if "tiny" in chosen.modifiers:
     _tiny(config)
   config.preset = chosen.name
@@ -73,6 +76,11 @@ def _defaults() -> ml_collections.ConfigDict:
   c.model.scale_factors = (1, 2, 4)
   c.model.context_size = 12  # Side of the low-resolution context view.
   c.model.hidden_size = 256  # Units of every hidden and recurrent layer.
+  # 2: the paper's network (context view -> recurrent layer 2 -> actions,
+  # layer 1 -> class); 1: the RAM of Mnih et al. 2014 (one core state, from
+  # zero, for actions and class; no context view).
+  c.model.recurrent_layers = 2
+  c.model.glimpse_units = 0  # Units of the what/where layers (0: hidden_size).
   c.model.label_embedding_size = 64  # Embedding of y fed to the inference net.
   c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
   c.model.learn_location_std = False  # Learn the std (starts at location_std).
@@ -131,12 +139,21 @@ def _ram28(c: ml_collections.ConfigDict) -> None:
   c.train.steps_per_execution = 10
 
 
+def _ram_net(c: ml_collections.ConfigDict) -> None:
+  """The network of Mnih et al. 2014 and the widely used PyTorch RAM: what and
+  where layers of 128, a 256-unit glimpse code, one 256-unit ReLU core."""
+  c.model.recurrent_layers = 1
+  c.model.glimpse_units = 128
+  c.model.hidden_size = 256
+
+
 def _tiny(c: ml_collections.ConfigDict) -> None:
   """Seconds-long smoke runs: little data, small nets, a handful of steps."""
   c.data.max_train_examples = 512
   c.data.max_test_examples = 64
   c.data.validation_size = 64
   c.model.hidden_size = 32
+  c.model.glimpse_units = min(c.model.glimpse_units, 16)
   c.model.label_embedding_size = 8
   c.objective.num_samples = min(c.objective.num_samples, 2)
   c.eval.num_samples = 2

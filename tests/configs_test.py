@@ -41,6 +41,14 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual((config.train.batch_size, config.model.hidden_size,
                       config.objective.num_samples), (128, 256, 1))
 
+  def test_ram_net_is_the_one_layer_ram(self):
+    config = mnist_configs.get_config("ram28,ram_net")
+    self.assertEqual(
+        (config.model.recurrent_layers, config.model.glimpse_units,
+         config.model.hidden_size, config.variant), (1, 128, 256, "var_c"))
+    self.assertEqual(
+        mnist_configs.get_config("ram28").model.recurrent_layers, 2)
+
   def test_unknown_preset_lists_valid_names(self):
     with self.assertRaisesRegex(ValueError, "wsram_qcc.*wsram_qc.*ram28.*tiny"):
       mnist_configs.get_config("wsram_qcc")

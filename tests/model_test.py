@@ -61,6 +61,36 @@ class VariantsTest(parameterized.TestCase, tf.test.TestCase):
       self.assertEqual("train_error" in logs, logged, variant)
       self.assertTrue(np.isfinite(logs["loss"]), variant)
 
+  @parameterized.parameters("var_c", "wsram_qc")
+  def test_one_layer_ram_network_trains_under_xla(self, variant):
+    config = toy_config(variant, jit_compile=True)
+    with config.unlocked():
+      config.model.recurrent_layers = 1
+      config.model.glimpse_units = 16
+    model = model_lib.build_model(config, (32, 32, 1))
+    paths = [v.path for v in model.theta_variables]
+    self.assertFalse([p for p in paths if "context" in p or "rnn2" in p])
+    combine = [v for v in model.theta_variables
+               if v.path.endswith("combine/kernel")]
+    self.assertEqual([list(v.shape) for v in combine], [[2 * 16, 64]])
+    images, labels = toy_data.corner_patterns(16)
+    with tf.GradientTape() as tape:
+      loss_theta, _, _, _ = model.compute_losses(images, labels, [1, 2])
+    grads = dict(zip(paths, tape.gradient(loss_theta,
+                                          model.theta_variables)))
+    location = [g for p, g in grads.items()
+                if p.endswith("action/location/kernel")]
+    self.assertTrue(nonzero(location[0]))
+    logs = model.train_on_batch(images, labels, return_dict=True)
+    self.assertTrue(np.isfinite(logs["loss"]), logs)
+
+  def test_recurrent_layers_other_than_one_or_two_fail(self):
+    config = toy_config("var_c")
+    with config.unlocked():
+      config.model.recurrent_layers = 3
+    with self.assertRaisesRegex(ValueError, "recurrent_layers"):
+      model_lib.WSRAM(config)
+
   def test_same_seed_same_first_step_losses(self):
     images, labels = toy_data.corner_patterns(16)
     first = toy_model("wsram_qc", seed=3).train_on_batch(

@@ -54,12 +54,23 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
     m = config.model
     self.num_scales = len(m.scale_factors)
     self.seed_generator = keras.random.SeedGenerator(config.seed)
-    self.context_encoder = keras.layers.Dense(
-        m.hidden_size, activation="relu", name="context")
+    if m.recurrent_layers not in (1, 2):
+      raise ValueError("config.model.recurrent_layers must be 1 (RAM) or 2 "
+                       f"(the paper's network), got {m.recurrent_layers}.")
+    # Two layers (paper Fig. 1): the context view starts layer 2, which
+    # drives the actions; layer 1 feeds the class head. One layer (the RAM
+    # of Mnih et al. 2014): one core state, from zero, drives everything.
+    self.two_layers = m.recurrent_layers == 2
+    self.context_encoder = None
+    self.rnn2 = None
+    if self.two_layers:
+      self.context_encoder = keras.layers.Dense(
+          m.hidden_size, activation="relu", name="context")
+      self.rnn2 = networks.ReLURNNCell(m.hidden_size, name="rnn2")
     self.encoder = networks.GlimpseEncoder(
-        m.hidden_size, self.num_scales, name="glimpse_encoder")
+        m.hidden_size, self.num_scales, m.glimpse_units,
+        name="glimpse_encoder")
     self.rnn1 = networks.ReLURNNCell(m.hidden_size, name="rnn1")
-    self.rnn2 = networks.ReLURNNCell(m.hidden_size, name="rnn2")
     self.action_head = distributions.ActionHead(
         self.num_scales, m.location_std, m.learn_location_std, name="action")
     self.class_head = keras.layers.Dense(m.num_classes, name="classifier")
@@ -91,11 +102,12 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
     m = self.config.model
     channels = input_shape[-1]
     hidden = (None, m.hidden_size)
-    self.context_encoder.build((None, m.context_size ** 2 * channels))
+    if self.two_layers:
+      self.context_encoder.build((None, m.context_size ** 2 * channels))
+      self.rnn2.build(hidden)
     self.encoder.build(((None, m.patch_size ** 2 * channels), (None, 2),
                         (None,)))
     self.rnn1.build(hidden)
-    self.rnn2.build(hidden)
     self.action_head.build(hidden)
     self.class_head.build(hidden)
     if self.baseline_head is not None:
@@ -126,10 +138,13 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
 
     rows = batch * samples
 
-    context = glimpse.context_view(images, m.context_size)
-    r2 = self.context_encoder(tf.reshape(context, [batch, -1]))
-    r2 = tf.repeat(r2, samples, axis=0)  # sample m of image b sits at b*M+m.
-    r1 = tf.zeros_like(r2)
+    if self.two_layers:
+      context = glimpse.context_view(images, m.context_size)
+      r2 = self.context_encoder(tf.reshape(context, [batch, -1]))
+      r2 = tf.repeat(r2, samples, axis=0)  # sample m of image b sits at b*M+m.
+      r1 = tf.zeros_like(r2)
+    else:
+      r1 = r2 = tf.zeros([rows, m.hidden_size], images.dtype)
     repeated_labels = None if labels is None else tf.repeat(labels, samples)
 
     outputs = {k: [] for k in ("log_prior", "log_proposal", "baseline",
@@ -158,7 +173,8 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
       features = self.encoder((tf.reshape(patches, [batch * samples, -1]),
                                action.location, action.scale))
       r1 = self.rnn1(features, r1)
-      r2 = self.rnn2(r1, r2)
+      # r2 is the state the next action is drawn from.
+      r2 = self.rnn2(r1, r2) if self.two_layers else r1
 
     logits = self.class_head(r1)
     if labels is None:

@@ -36,21 +36,29 @@ class ReLURNNCell(keras.layers.Layer):
 
 
 class GlimpseEncoder(keras.layers.Layer):
-  """e_n from the patch ("what") and the location and scale ("where")."""
+  """e_n from the patch ("what") and the location and scale ("where").
 
-  def __init__(self, units: int, num_scales: int, **kwargs):
+  `what_units` sizes the what/where layers (default `units`; the RAM of Mnih
+  et al. 2014 uses 128 under a 256-unit output).
+  """
+
+  def __init__(self, units: int, num_scales: int, what_units: int = 0,
+               **kwargs):
     super().__init__(**kwargs)
     self.units = units
     self.num_scales = num_scales
-    self.what = keras.layers.Dense(units, activation="relu", name="what")
-    self.where = keras.layers.Dense(units, activation="relu", name="where")
+    self.what_units = what_units or units
+    self.what = keras.layers.Dense(self.what_units, activation="relu",
+                                   name="what")
+    self.where = keras.layers.Dense(self.what_units, activation="relu",
+                                    name="where")
     self.combine = keras.layers.Dense(units, activation="relu", name="combine")
 
   def build(self, input_shape):
     patch_shape, _, _ = input_shape
     self.what.build((None, patch_shape[-1]))
     self.where.build((None, 2 + self.num_scales))
-    self.combine.build((None, 2 * self.units))
+    self.combine.build((None, 2 * self.what_units))
 
   def call(self, inputs) -> tf.Tensor:
     patches, locations, scales = inputs  # [B, P*P*C], [B, 2], [B] int
@@ -62,7 +70,7 @@ class GlimpseEncoder(keras.layers.Layer):
 
   def get_config(self):
     return {**super().get_config(), "units": self.units,
-            "num_scales": self.num_scales}
+            "num_scales": self.num_scales, "what_units": self.what_units}
 
 
 class InferenceNetwork(keras.layers.Layer):
