@@ -74,9 +74,10 @@ def make_datasets(config) -> CaptionDatasets:
       build_feature_cache(config, examples, vocab), examples)
   train, val, test = (cache.splits[s] for s in SPLITS)
   batch, eval_batch = config.train.batch_size, config.eval.batch_size
+  train_from = lambda k: _pair_batches(train, batch, config.seed, k)
   return CaptionDatasets(
-      train=_pair_batches(train, batch, config.seed),
-      train_from=lambda k: _pair_batches(train, batch, config.seed, k),
+      train=train_from(0),
+      train_from=train_from,
       validation=_pair_batches(val, eval_batch),
       validation_features=_image_batches(val.read, len(examples["val"]),
                                          eval_batch),
