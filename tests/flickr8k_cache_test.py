@@ -18,9 +18,7 @@ class FeatureCacheTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     root = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self.config = flickr8k_data.tiny_config(
-        flickr8k_data.write_dataset(os.path.join(root, "data")),
-        os.path.join(root, "cache"))
+    self.config = flickr8k_data.tiny_dataset_config(root)
     self.examples = flickr8k_reader.read_examples(
         self.config.data.flickr8k_dir)
     self.vocab = self._vocab(min_count=1)

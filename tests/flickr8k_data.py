@@ -75,6 +75,12 @@ def tiny_config(data_dir: str, cache_dir: str):
   return config
 
 
+def tiny_dataset_config(root: str):
+  """tiny_config over a default dataset written under `root` (cache beside)."""
+  return tiny_config(write_dataset(os.path.join(root, "data")),
+                     os.path.join(root, "cache"))
+
+
 def basenames(examples) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
   """Per split, (file name, captions) of each example: easy to compare."""
   return {s: [(os.path.basename(e.image_path), e.captions) for e in v]

@@ -14,9 +14,7 @@ class MakeDatasetsTest(tf.test.TestCase):
   def setUp(self):
     super().setUp()
     root = tempfile.mkdtemp(dir=self.get_temp_dir())
-    self.config = flickr8k_data.tiny_config(
-        flickr8k_data.write_dataset(os.path.join(root, "data")),
-        os.path.join(root, "cache"))
+    self.config = flickr8k_data.tiny_dataset_config(root)
 
   def test_train_yields_feature_maps_and_padded_ids(self):
     datasets = flickr8k.make_datasets(self.config)
