@@ -23,7 +23,8 @@ def write_run(out: str, run: str, rate: float, seed: int,
               grad_var: Optional[Sequence[float]] = None,
               test_error: Optional[float] = None,
               test_log_likelihood: float = -0.3, eta_factor: float = 1.0,
-              steps_per_epoch: int = 500, failed: bool = False) -> str:
+              steps_per_epoch: int = 500, num_train_steps: int = 3000,
+              failed: bool = False) -> str:
   """One seed folder; finished (results.json) iff test_error is given."""
   path = fig2_grid.run_dir(out, run, rate, seed, eta_factor)
   os.makedirs(os.path.join(path, "checkpoints"), exist_ok=True)
@@ -39,7 +40,7 @@ def write_run(out: str, run: str, rate: float, seed: int,
   config = {"variant": variant, "seed": seed, "objective": objective,
             "train": {"learning_rate": rate,
                       "inference_learning_rate": rate * eta_factor,
-                      "num_train_steps": 20 * steps_per_epoch,
+                      "num_train_steps": num_train_steps,
                       "steps_per_epoch": steps_per_epoch,
                       "grad_var_every_steps": steps_per_epoch,
                       "grad_var_draws": 10}}
