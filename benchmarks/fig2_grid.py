@@ -88,7 +88,9 @@ def rate_name(rate: float) -> str:
   if mantissa >= 10:  # log10 rounding just below a power of ten.
     exponent, mantissa = exponent + 1, round(mantissa / 10, 10)
   text = f"{mantissa:.6g}e{exponent}"
-  if float(text) != rate:  # Not representable in 6 digits: the exact value.
+  # 3e-3 * 3 is 0.009000000000000001 in floating point: still "9e-3". A
+  # rate that 6 digits do not give (1e-3 / 3) is written out in full.
+  if not math.isclose(float(text), rate, rel_tol=1e-12):
     text = repr(rate)
   return text
 

@@ -34,7 +34,8 @@ touched (a conflict); a run whose log.txt changed in the last --busy_seconds
 is left alone; a failed run is logged in progress.txt and run.json and the
 grid goes on. --rates_from trains each run only at the setting a previous
 summary chose for it (summarize_runs' summary.json), for the second phase
-of the protocol: more seeds at the chosen rates.
+of the protocol: more seeds at the chosen rates (a provisional choice is
+refused unless --allow_provisional).
 
 Outputs in DIR, rewritten after every run and by --plot_only (see
 benchmarks/summarize_runs.py): summary.md and summary.json (rate table and
@@ -126,6 +127,9 @@ _SEED = flags.DEFINE_integer("seed", -1, "One seed (the former flag; -1: the "
 _RATES_FROM = flags.DEFINE_string(
     "rates_from", None, "summary.json of a rate grid: train each run only at "
     "its chosen setting (instead of --learning_rates/--eta_rate_factors).")
+_ALLOW_PROVISIONAL = flags.DEFINE_bool(
+    "allow_provisional", False, "With --rates_from: also use choices the "
+    "summary marks provisional (rate grid not finished on the same seeds).")
 _CONFIG_MODIFIERS = flags.DEFINE_list(
     "config_modifiers", [], "Preset modifiers after the variant, e.g. tiny "
     "(configs/mnist.py:<variant>,tiny).")
@@ -606,6 +610,13 @@ def main(argv):
                            "--learning_rate and --eta_rate_factors.")
     with open(_RATES_FROM.value) as f:
       chosen = json.load(f)["chosen"]
+    provisional = sorted(n for n in names
+                         if chosen.get(n, {}).get("provisional"))
+    if provisional and not _ALLOW_PROVISIONAL.value:
+      raise app.UsageError(
+          f"--rates_from: the choice for {', '.join(provisional)} is "
+          "provisional (see summary.md: the rate grid has not finished on "
+          "the same seeds); finish it, or pass --allow_provisional.")
     specs, unchosen = plan_chosen(names, chosen, seeds)
     for name in unchosen:
       logging.warning("%s: no chosen setting in %s; not trained.", name,

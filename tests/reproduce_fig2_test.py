@@ -305,6 +305,31 @@ class CommandLineTest(absltest.TestCase):
                    1)
     self.assertEqual(os.listdir(out), [])
 
+  def test_dry_run_at_the_chosen_rates(self):
+    out = self.create_tempdir().full_path
+    summary = os.path.join(out, "summary.json")
+    with open(summary, "w") as f:
+      json.dump({"chosen": {
+          "var_c": {"learning_rate": 1e-3, "eta_factor": 1.0,
+                    "provisional": False},
+          "wsram_qc": {"learning_rate": 3e-3, "eta_factor": 3.0,
+                       "provisional": True}}}, f)
+    args = [sys.executable, "-m", "benchmarks.reproduce_fig2", f"--out={out}",
+            "--variants=wsram_qc,var_c", "--noheuristics", "--seeds=2,3,4",
+            f"--rates_from={summary}", "--dry_run"]
+    refused = subprocess.run(args, cwd=fig2.REPO, capture_output=True,
+                             text=True, check=False)
+    self.assertNotEqual(refused.returncode, 0)
+    self.assertIn("choice for wsram_qc is provisional", refused.stderr)
+    result = subprocess.run(args + ["--allow_provisional"], cwd=fig2.REPO,
+                            capture_output=True, text=True, check=True)
+    commands = [l for l in result.stdout.splitlines()
+                if "wsram_tf.main" in l]
+    self.assertLen(commands, 6)
+    self.assertIn("runs/wsram_qc/lr_3e-3_eta3/seed_4", commands[4])
+    self.assertIn("--config.train.inference_learning_rate=9e-3", commands[4])
+    self.assertIn("runs/var_c/lr_1e-3/seed_4", commands[5])
+
 
 class RealRunTest(absltest.TestCase):
   """One tiny run through the real subprocess (about 30 s of CPU)."""
