@@ -1,7 +1,8 @@
 """Tables, bands and paired tests from a Figure 2 grid directory (issue 13).
 
   python -m benchmarks.summarize_runs --grid=OUT [--summary_dir=DIR] \
-      [--include_unfinished] [--bootstrap_draws=2000] [--bootstrap_seed=0]
+      [--include_unfinished] [--bootstrap_draws=2000] [--bootstrap_seed=0] \
+      [--comparison_seeds=2,3,4,...]
 
 OUT is a `benchmarks/reproduce_fig2.py --out` directory (layout in
 benchmarks/fig2_grid.py: OUT/runs/<run>/lr_<rate>[_eta<f>]/seed_<s>/). Writes
@@ -79,6 +80,9 @@ _INCLUDE_UNFINISHED = flags.DEFINE_bool(
 _DRAWS = flags.DEFINE_integer("bootstrap_draws", 2000,
                               "Bootstrap resamples of the seeds.")
 _BOOT_SEED = flags.DEFINE_integer("bootstrap_seed", 0, "Bootstrap RNG seed.")
+_COMPARISON_SEEDS = flags.DEFINE_list(
+    "comparison_seeds", None, "Paired comparisons on these seeds only (e.g. "
+    "2,3,4,5,6: not the seeds the rates were chosen on).")
 # The older form (former harness layout).
 _DIRS = flags.DEFINE_list("dirs", None, "Former reproduce_fig2 --out "
                           "directories (runs/<run>.done, runs/<run>.csv).")
@@ -209,13 +213,19 @@ def _paired_tests(differences: List[float]) -> dict:
 
 
 def compare(a: Dict[int, fig2_grid.Run], b: Dict[int, fig2_grid.Run],
-            threshold: float = COMPARE_THRESHOLD) -> dict:
+            threshold: float = COMPARE_THRESHOLD,
+            only_seeds: Optional[Sequence[int]] = None) -> dict:
   """Per-seed area under the validation-error curve and updates to
   `threshold`, candidate `a` minus reference `b`, over their common finished
   seeds, with paired tests. A run that never reaches the threshold counts as
   reaching it one curve interval after its last point (censored: exact for
-  the sign test, a lower bound of the true difference for Wilcoxon)."""
+  the sign test, a lower bound of the true difference for Wilcoxon).
+  `only_seeds`: compare on these seeds only (e.g. leave out the seeds the
+  rates were chosen on)."""
   a, b = _done(a), _done(b)
+  if only_seeds is not None:
+    a = {s: r for s, r in a.items() if s in set(only_seeds)}
+    b = {s: r for s, r in b.items() if s in set(only_seeds)}
   seeds = sorted(set(a) & set(b))
   rows, skipped = [], {}
   for s in seeds:
@@ -287,8 +297,10 @@ def missing_report(table, chosen) -> List[str]:
   return lines
 
 
-def summarize_grid(grid: str) -> dict:
-  """Every number of summary.json from the run folders under `grid`."""
+def summarize_grid(grid: str,
+                   comparison_seeds: Optional[Sequence[int]] = None) -> dict:
+  """Every number of summary.json from the run folders under `grid`
+  (`comparison_seeds`: the paired comparisons use only these seeds)."""
   runs = fig2_grid.scan(grid)
   table = fig2_grid.by_setting(runs)
   settings, chosen = choose_settings(table)
@@ -298,8 +310,11 @@ def summarize_grid(grid: str) -> dict:
       comparisons.append(dict(
           candidate=a, reference=b, candidate_setting=chosen[a]["setting"],
           reference_setting=chosen[b]["setting"],
+          selection_seeds=sorted(set(chosen[a]["choice_seeds"])
+                                 | set(chosen[b]["choice_seeds"])),
           **compare(table[a][chosen[a]["setting"]],
-                    table[b][chosen[b]["setting"]])))
+                    table[b][chosen[b]["setting"]],
+                    only_seeds=comparison_seeds)))
   counts = {}
   for r in runs:
     counts[r.status] = counts.get(r.status, 0) + 1
@@ -439,6 +454,12 @@ def to_markdown(s: dict) -> str:
             "one curve interval after the budget (the sign test is exact "
             "under this censoring). Two-sided tests; seeds are paired (same "
             "seed: same data order and same initial shared weights)."]
+    reused = sorted(set(c["seeds"]) & set(c["selection_seeds"]))
+    if reused:
+      out.append(
+          f"Seeds {reused} also chose the learning rates, which favours the "
+          "run that tried more settings; `summarize_runs "
+          "--comparison_seeds=...` leaves them out.")
     if c["not_paired"]:
       out.append("Not paired: " + "; ".join(
           f"seed {k}: {v}" for k, v in c["not_paired"].items()) + ".")
@@ -554,11 +575,12 @@ def plot_figure3(path, table, chosen, include_unfinished=False, draws=2000,
 
 def write_summary(grid: str, out: Optional[str] = None,
                   include_unfinished: bool = False, draws: int = 2000,
-                  seed: int = 0) -> dict:
+                  seed: int = 0,
+                  comparison_seeds: Optional[Sequence[int]] = None) -> dict:
   """summary.md, summary.json, figure2.png, figure3.png into `out`."""
   out = out or grid
   os.makedirs(out, exist_ok=True)
-  summary = summarize_grid(grid)
+  summary = summarize_grid(grid, comparison_seeds)
   with open(os.path.join(out, "summary.md"), "w") as f:
     f.write(to_markdown(summary))
   with open(os.path.join(out, "summary.json"), "w") as f:
@@ -665,8 +687,10 @@ def main(argv):
   if not os.path.isdir(os.path.join(_GRID.value, "runs")):
     raise app.UsageError(f"--grid: {_GRID.value} has no runs/ folder.")
   out = _SUMMARY_DIR.value or _GRID.value
+  seeds = ([int(x) for x in _COMPARISON_SEEDS.value]
+           if _COMPARISON_SEEDS.value else None)
   write_summary(_GRID.value, out, _INCLUDE_UNFINISHED.value, _DRAWS.value,
-                _BOOT_SEED.value)
+                _BOOT_SEED.value, seeds)
   with open(os.path.join(out, "summary.md")) as f:
     print(f.read())
 

@@ -149,6 +149,16 @@ class GridSummaryTest(absltest.TestCase):
     self.assertEqual(sorted(c["not_paired"]), [2, 3, 4])
     self.assertEqual(c["area"]["sign_test"]["p_value"], 0.5)
 
+  def test_comparison_on_seeds_not_used_to_choose_rates(self):
+    c = summarize_runs.summarize_grid(self.out, comparison_seeds=[2, 3, 4])
+    c = next(c for c in c["comparisons"] if c["reference"] == "var_c")
+    self.assertEqual(c["seeds"], [2, 3, 4])
+    self.assertEqual(c["selection_seeds"], [0, 1])
+    self.assertEqual(c["updates_to"]["differences"], [-1000, -1000, -2500])
+    self.assertEqual(c["area"]["sign_test"]["p_value"], 0.25)
+    text = summarize_runs.to_markdown(self.s)
+    self.assertIn("Seeds [0, 1] also chose the learning rates", text)
+
   def test_missing_and_partial_runs_are_named(self):
     missing = "\n".join(self.s["missing"])
     self.assertIn("var_c_h lr_1e-3 seed 2: unfinished, last curve point at "
