@@ -457,7 +457,11 @@ def run_grid(specs: Sequence[RunSpec], budget: Budget, out: str,
     else:
       report["resumed" if state == "unfinished" else "trained"].append(name)
     if after_each is not None:
-      after_each()
+      try:
+        after_each()
+      except Exception:  # pylint: disable=broad-except
+        # A broken summary must not stop a grid of CPU-hours.
+        logging.exception("Writing the outputs failed; the grid goes on.")
   return report
 
 
