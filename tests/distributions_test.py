@@ -48,9 +48,9 @@ class ActionDistributionTest(tf.test.TestCase):
   def test_temperature_widens_location_and_flattens_scale(self):
     cold = distributions.ActionDistribution(params(), 1.0)
     hot = distributions.ActionDistribution(params(), 2.0)
-    self.assertAllClose(hot.location.distribution.scale, 0.2 * tf.ones([4, 2]))
-    self.assertGreater(float(hot.scale.entropy()[0]),
-                       float(cold.scale.entropy()[0]))
+    self.assertAllClose(hot.location_std, 0.2 * tf.ones([4, 2]))
+    self.assertGreater(float(hot.scale_dist.entropy()[0]),
+                       float(cold.scale_dist.entropy()[0]))
 
   def test_sample_statistics_follow_the_parameters(self):
     p = params(batch=20000)

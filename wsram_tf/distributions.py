@@ -1,6 +1,10 @@
 """Action distributions: a Gaussian over the glimpse centre, a Categorical over scale.
 
-p(a_n | a_<n, I) = N(l_n; mu_n, sigma^2 I) x Cat(s_n; logits_n)   (DESIGN.md §1)
+p(a_n | a_<n, I) = N(l_n; mu_n, sigma^2 I) x Cat(s_n; logits_n)   (docs/design.md §1)
+
+Words: `scale` is always the sampled index s_n (into the classifier's scale
+factors, or the captioner's feature maps); `scale_dist` / `scale_logits` /
+`scale_probs` are its Categorical; `location_std` is the Gaussian's sigma.
 
 Both factors are `tfp.distributions` objects. `ActionHead` is the Keras layer
 that maps a recurrent state to their parameters; the prediction network's
@@ -21,7 +25,7 @@ tfd = tfp.distributions
 
 class Action(NamedTuple):
   location: tf.Tensor  # float [..., 2]: (row, column) in [-1, 1] coordinates.
-  scale: tf.Tensor  # int32 [...]: index into the scale factors.
+  scale: tf.Tensor  # int32 [...]: the sampled scale index.
 
 
 class ActionNoise(NamedTuple):
@@ -61,10 +65,11 @@ class ActionDistribution:
 
   def __init__(self, params: ActionParams, temperature: float = 1.0):
     self.params = params
-    self.location = tfd.Independent(
-        tfd.Normal(params.location_mean, params.location_std * temperature),
+    self.location_std = params.location_std * temperature
+    self.location_dist = tfd.Independent(
+        tfd.Normal(params.location_mean, self.location_std),
         reinterpreted_batch_ndims=1)
-    self.scale = tfd.Categorical(logits=params.scale_logits / temperature)
+    self.scale_dist = tfd.Categorical(logits=params.scale_logits / temperature)
 
   def sample(self, seed: tf.Tensor) -> Action:
     """Draws one action per batch row ([rows, ...] parameters)."""
@@ -74,20 +79,20 @@ class ActionDistribution:
 
   def sample_from_noise(self, noise: ActionNoise) -> Action:
     """The sample that `noise` maps to: mu + sigma*tau*eps, Gumbel-max scale."""
-    location = self.location.distribution
-    scale = tf.argmax(self.scale.logits + noise.gumbel, axis=-1,
+    scale = tf.argmax(self.scale_dist.logits + noise.gumbel, axis=-1,
                       output_type=tf.int32)
     # Actions are data for the gradient estimators, never differentiated.
     return Action(
-        location=tf.stop_gradient(location.loc + location.scale * noise.normal),
+        location=tf.stop_gradient(self.params.location_mean
+                                  + self.location_std * noise.normal),
         scale=tf.stop_gradient(scale))
 
   def log_prob(self, action: Action) -> tf.Tensor:
-    return self.location.log_prob(action.location) + self.scale.log_prob(
-        action.scale)
+    return self.location_dist.log_prob(action.location) + (
+        self.scale_dist.log_prob(action.scale))
 
   def entropy(self) -> tf.Tensor:
-    return self.location.entropy() + self.scale.entropy()
+    return self.location_dist.entropy() + self.scale_dist.entropy()
 
   def mode(self) -> Action:
     """The deterministic glimpse: mean location, most likely scale."""
@@ -145,7 +150,7 @@ class ActionHead(keras.layers.Layer):
     self.location_layer = keras.layers.Dense(
         2, kernel_initializer=small, name="location")
     self.scale_layer = keras.layers.Dense(
-        num_scales, kernel_initializer=small, name="scale")
+        num_scales, kernel_initializer=small, name="scale")  # Logits.
 
   def build(self, input_shape):
     self.location_layer.build(input_shape)
