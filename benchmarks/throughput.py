@@ -49,8 +49,8 @@ from ml_collections import config_flags
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf import glimpse
-from wsram_tf import model as model_lib
+from wsram_tf.classifier import glimpse
+from wsram_tf.classifier import model as model_lib
 
 MEASURES = ("train_step", "glimpse", "input_pipeline")
 _SYNTHETIC_BATCHES = 4  # Distinct in-memory batches the train step cycles over.

@@ -1,4 +1,4 @@
-"""Experiment configs for Flickr8k captioning (paper §5.2, DESIGN.md §5).
+"""Experiment configs for Flickr8k captioning (paper §5.2, docs/design.md §5).
 
 Select a preset on the command line and override any field:
 
@@ -17,10 +17,11 @@ small random CNN suits the synthetic digits dataset
 
 import ml_collections
 
+from configs import common
 from configs import presets
 
-# Variant presets: the paper's six training methods (DESIGN.md §2, Fig. 2).
-VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
+# Variant presets: the paper's six training methods (docs/design.md §2).
+VARIANTS = common.VARIANTS
 # Modifiers applied after the preset.
 MODIFIERS = ("tiny",)
 DEFAULT_PRESET = "wsram_q"
@@ -40,10 +41,7 @@ def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
 
 
 def _defaults() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET  # The preset string this config was built from.
-  c.variant = DEFAULT_PRESET  # Training method: one of VARIANTS (DESIGN.md §2).
-  c.seed = 0  # The one seed: parameters, action sampling, data shuffling.
+  c = common.defaults("captioner", DEFAULT_PRESET)
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "flickr8k"  # Dataset builder in pipelines/.
@@ -69,7 +67,7 @@ def _defaults() -> ml_collections.ConfigDict:
   c.data.max_eval_images = 0  # Only the first n val and test images (0: all).
 
   c.backbone = ml_collections.ConfigDict()
-  # Frozen CNN (wsram_tf/feature_pyramid.py): vgg16, resnet50, mobilenet_v2,
+  # Frozen CNN (pipelines/feature_pyramid.py): vgg16, resnet50, mobilenet_v2,
   # or small (tiny random CNN for CPU demos).
   c.backbone.name = "vgg16"
   # "imagenet" (Keras downloads it), a local notop weights file, or "" for a
@@ -81,44 +79,18 @@ def _defaults() -> ml_collections.ConfigDict:
   c.backbone.taps = ()
   c.backbone.seed = 0  # Initialisation of a random backbone (weights "").
 
-  # Model, objective, train and eval mirror configs/mnist.py for now.
   c.model = ml_collections.ConfigDict()
   c.model.hidden_size = 256  # Units of every hidden and recurrent layer.
   c.model.word_embedding_size = 256  # Embedding of the words fed to the LSTM.
   c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
   c.model.learn_location_std = False  # Learn the std (starts at location_std).
   # Word given to the inference net at step t: "current" (the word being
-  # predicted, DESIGN.md §5) or "previous" (the paper's "the immediate
+  # predicted, docs/design.md §5) or "previous" (the paper's "the immediate
   # preceding word").
   c.model.inference_word = "current"
 
-  c.objective = ml_collections.ConfigDict()
-  c.objective.num_samples = 5  # M, action sequences per example in training.
-  c.objective.temperature = 1.0  # Exploration (1): proposal temperature tau.
-  c.objective.coverage_weight = 0.0  # Exploration (2): coverage regularizer.
-  c.objective.entropy_weight = 0.0  # Exploration (3): entropy bonus on p(a_n).
-
-  c.train = ml_collections.ConfigDict()
-  c.train.batch_size = 64  # (image, caption) pairs per update.
-  c.train.learning_rate = 1e-3  # Adam rate for theta (prediction, baseline).
-  c.train.inference_learning_rate = 1e-3  # Adam rate for eta (inference net).
-  c.train.clip_norm = 0.0  # Global-norm gradient clipping (0: off).
-  c.train.num_train_steps = 10000  # Total updates (paper Fig. 4: first 10k).
-  c.train.steps_per_epoch = 500  # Updates per Keras epoch (logging period).
-  c.train.jit_compile = True  # Compile train/test steps with XLA.
-  # Train steps per compiled call (Keras steps_per_execution); steps_per_epoch
-  # and checkpoint_every_steps must be multiples of it.
-  c.train.steps_per_execution = 1
-  c.train.strategy = "default"  # default, mirrored or multi_worker.
-  c.train.checkpoint_every_steps = 500  # Mid-epoch backup interval for resume.
-  c.train.profile_steps = ""  # e.g. "10,20": profiler trace of those steps.
-  c.train.glimpse_every_epochs = 5  # Per-word glimpse pictures interval (0: off).
-
-  c.eval = ml_collections.ConfigDict()
-  c.eval.num_samples = 5  # M at test time (prior samples per caption score).
-  c.eval.deterministic = False  # Mean location and likeliest scale instead.
   c.eval.batch_size = 100  # Images (or pairs) per evaluation batch.
-  # Test captions (wsram_tf/caption_decoding.py): beam width (1: greedy), and
+  # Test captions (wsram_tf/captioner/decoding.py): beam width (1: greedy), and
   # glimpses at the prior's mode (False) or sampled from it (seeded by seed).
   c.eval.beam_width = 3
   c.eval.sample_attention = False

@@ -1,4 +1,4 @@
-"""Experiment configs for translated, scaled MNIST (paper §5.1, DESIGN.md §4).
+"""Experiment configs for translated, scaled MNIST (paper §5.1, docs/design.md §4).
 
 Select a preset on the command line and override any field:
 
@@ -14,10 +14,11 @@ a misspelt field fails at once and lists the valid names.
 
 import ml_collections
 
+from configs import common
 from configs import presets
 
-# Variant presets: the paper's six training methods (DESIGN.md §2, Fig. 2).
-VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
+# Variant presets: the paper's six training methods (docs/design.md §2).
+VARIANTS = common.VARIANTS
 # Settings presets that also pick a variant.
 SETTINGS = ("ram28",)
 # Modifiers applied after the preset.
@@ -44,10 +45,7 @@ def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
 
 
 def _defaults() -> ml_collections.ConfigDict:
-  c = ml_collections.ConfigDict()
-  c.preset = DEFAULT_PRESET  # The preset string this config was built from.
-  c.variant = DEFAULT_PRESET  # Training method: one of VARIANTS (DESIGN.md §2).
-  c.seed = 0  # The one seed: parameters, action sampling, training placements.
+  c = common.defaults("classifier", DEFAULT_PRESET)
 
   c.data = ml_collections.ConfigDict()
   c.data.name = "translated_mnist"  # Dataset builder in pipelines/.
@@ -85,39 +83,10 @@ def _defaults() -> ml_collections.ConfigDict:
   c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
   c.model.learn_location_std = False  # Learn the std (starts at location_std).
 
-  c.objective = ml_collections.ConfigDict()
-  c.objective.num_samples = 5  # M, action sequences per example in training.
-  c.objective.temperature = 1.0  # Exploration (1): proposal temperature tau.
-  c.objective.coverage_weight = 0.0  # Exploration (2): coverage regularizer.
-  c.objective.entropy_weight = 0.0  # Exploration (3): entropy bonus on p(a_n).
-
-  c.train = ml_collections.ConfigDict()
-  c.train.batch_size = 64  # Examples per update (global batch).
-  c.train.learning_rate = 1e-3  # Adam rate for theta (prediction net, baseline).
-  c.train.inference_learning_rate = 1e-3  # Adam rate for eta (inference net).
-  c.train.clip_norm = 0.0  # Global-norm gradient clipping (0: off).
-  c.train.num_train_steps = 10000  # Total updates.
-  c.train.steps_per_epoch = 500  # Updates per Keras epoch (logging granularity).
-  c.train.jit_compile = True  # Compile train/test steps with XLA.
-  # Train steps per compiled call (Keras steps_per_execution): fewer Python
-  # round trips per update; callbacks see every k-th step, so steps_per_epoch,
-  # checkpoint_every_steps and grad_var_every_steps must be multiples of it.
-  c.train.steps_per_execution = 1
-  c.train.strategy = "default"  # tf.distribute: default, mirrored, multi_worker.
-  c.train.checkpoint_every_steps = 500  # Mid-epoch backup interval for resume.
-  c.train.profile_steps = ""  # e.g. "10,20": profiler trace of those steps.
-  c.train.glimpse_every_epochs = 5  # Glimpse pictures interval (0: off).
-  c.train.grad_var_every_steps = 0  # Gradient-variance diagnostic (0: off).
-  c.train.grad_var_draws = 10  # K estimates per gradient-variance measurement.
   # Log train_error from M prior samples for every variant (comparable across
   # variants); for +q variants and temperature != 1 that is a second rollout
   # (~20% of the step), which False skips: no train_error is logged then.
   c.train.prior_train_error = True
-
-  c.eval = ml_collections.ConfigDict()
-  c.eval.num_samples = 5  # M at test time: p(y|I) ~ mean of p(y|a^m), a^m ~ prior.
-  c.eval.deterministic = False  # Mean location and likeliest scale instead.
-  c.eval.batch_size = 250  # Test batch size.
   return c
 
 

@@ -1,4 +1,4 @@
-"""Flickr8k captions over cached frozen-CNN features (paper §5.2, DESIGN.md §5).
+"""Flickr8k captions over cached frozen-CNN features (paper §5.2, docs/design.md §5).
 
 `make_datasets(config)` is the one entry point training uses: it reads and
 validates the data (`pipelines/flickr8k_reader.py`), builds the vocabulary

@@ -1,4 +1,4 @@
-"""Frozen-CNN features of Flickr8k, computed once per image (DESIGN.md §5).
+"""Frozen-CNN features of Flickr8k, computed once per image (docs/design.md §5).
 
 The frozen CNN runs once per image (`build_feature_cache`); its maps go to
 one raw file per image and tap in a cache directory whose manifest records
@@ -19,9 +19,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from pipelines import feature_pyramid
 from pipelines import flickr8k_reader
 from pipelines import flickr8k_vocab
-from wsram_tf import feature_pyramid
 
 SPLITS = flickr8k_reader.SPLITS
 MANIFEST = "manifest.json"  # In the feature cache directory.
@@ -144,9 +144,8 @@ def _write_features(config, examples, cache_dir: str) -> list[list[int]]:
   shapes = [list(o.shape[1:]) for o in pyramid.model.outputs]
 
   def load(path):
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-    # Squashed, not cropped, so every region stays visible to the attention.
-    return tf.image.resize(image, (size, size), antialias=True)
+    return feature_pyramid.resize_images(
+        tf.io.decode_jpeg(tf.io.read_file(path), channels=3), size)
 
   for split in SPLITS:
     paths = [e.image_path for e in examples[split]]

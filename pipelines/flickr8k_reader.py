@@ -1,4 +1,4 @@
-"""Flickr8k on disk -> validated `Example`s (paper §5.2, DESIGN.md §5).
+"""Flickr8k on disk -> validated `Example`s (paper §5.2, docs/design.md §5).
 
 `--config.data.flickr8k_dir` holds either layout (detected, or forced by
 `config.data.layout`):

@@ -1,4 +1,4 @@
-"""Caption words <-> ids for Flickr8k (DESIGN.md §5).
+"""Caption words <-> ids for Flickr8k (docs/design.md §5).
 
 Built from training captions only (`Vocabulary.build`), saved as `vocab.json`
 beside the feature cache and copied beside trained and exported models; its
@@ -10,11 +10,16 @@ import hashlib
 import json
 from typing import Iterable, Sequence
 
+# The special words and their ids, defined here once: the captioner, its
+# decoding and its export read them from this module.
+SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
+PAD, START, END, UNK = range(len(SPECIALS))
+
 
 class Vocabulary:
   """Words <-> ids; ids 0..3 are <pad>, <start>, <end>, <unk>."""
-  SPECIALS = ("<pad>", "<start>", "<end>", "<unk>")
-  PAD, START, END, UNK = range(4)
+  SPECIALS = SPECIALS
+  PAD, START, END, UNK = PAD, START, END, UNK
 
   def __init__(self, words: Sequence[str]):
     if tuple(words[:4]) != self.SPECIALS:

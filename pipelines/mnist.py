@@ -1,4 +1,4 @@
-"""Translated, scaled MNIST as tf.data pipelines (paper §5.1, DESIGN.md §4).
+"""Translated, scaled MNIST as tf.data pipelines (paper §5.1, docs/design.md §4).
 
 Each 28x28 digit is resized to a random side in [min_digit_size,
 max_digit_size] and pasted at a random position wholly inside a black

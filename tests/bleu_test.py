@@ -1,9 +1,9 @@
-"""wsram_tf/bleu.py: corpus BLEU-1..4 identities and a hand-computed case."""
+"""wsram_tf/captioner/bleu.py: corpus BLEU-1..4 identities and a hand-computed case."""
 
 import sacrebleu
 import tensorflow as tf
 
-from wsram_tf import bleu
+from wsram_tf.captioner import bleu
 
 REFERENCES = [
     ["a large seven to the left of a small two",

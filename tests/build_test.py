@@ -1,5 +1,7 @@
-"""The repo stays in step with itself: BUILD targets, and CI runs the README's command."""
+"""The repo stays in step with itself: BUILD targets, CI runs the README's
+command, and imports run one way (pipelines <- applications -> core)."""
 
+import ast
 import glob
 import os
 
@@ -49,7 +51,8 @@ class BuildTest(tf.test.TestCase):
     libraries = {src for t in self.targets if t["kind"] == "py_library"
                  for src in t["srcs"]}
     for package in ("wsram_tf", "pipelines", "configs"):
-      for path in glob.glob(os.path.join(ROOT, package, "*.py")):
+      for path in glob.glob(os.path.join(ROOT, package, "**", "*.py"),
+                            recursive=True):
         if os.path.basename(path) in ("__init__.py", "main.py"):
           continue
         self.assertIn(os.path.relpath(path, ROOT), libraries)
@@ -83,6 +86,32 @@ class BuildTest(tf.test.TestCase):
     with open(os.path.join(ROOT, ".ci", "run")) as f:
       ci_command = f.read().strip().splitlines()[-1]
     self.assertEqual(ci_command, readme_command)
+
+  def test_dependencies_run_one_way(self):
+    def imported(path):
+      with open(path) as f:
+        tree = ast.parse(f.read())
+      for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+          yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+          yield node.module
+          yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+    forbidden = {
+        # The core: neither the data pipelines nor an application.
+        "wsram_tf/*.py": ("pipelines", "wsram_tf.classifier",
+                          "wsram_tf.captioner"),
+        "pipelines/*.py": ("wsram_tf",),
+        "wsram_tf/classifier/*.py": ("wsram_tf.captioner",),
+        "wsram_tf/captioner/*.py": ("wsram_tf.classifier",),
+    }
+    for pattern, prefixes in forbidden.items():
+      for path in glob.glob(os.path.join(ROOT, pattern)):
+        for name in imported(path):
+          self.assertFalse(
+              any(name == p or name.startswith(p + ".") for p in prefixes),
+              f"{os.path.relpath(path, ROOT)} imports {name}")
 
   def test_target_names_are_unique(self):
     names = [t["name"] for t in self.targets]

@@ -1,4 +1,5 @@
-"""Callbacks: glimpse pictures, gradient variance, epoch scalars, NaN stop.
+"""Callbacks: the classifier's glimpse pictures, gradient variance, epoch
+scalars, NaN stop.
 
 Drawing and writing the pictures themselves: tests/pictures_test.py.
 """
@@ -13,8 +14,9 @@ import numpy as np
 import tensorflow as tf
 
 from tests import toy_data
-from tests.model_test import toy_model
+from tests.builders import toy_model
 from wsram_tf import callbacks
+from wsram_tf.classifier import pictures
 
 
 def read_events(logdir: str) -> dict:
@@ -42,13 +44,13 @@ class GlimpsePicturesTest(tf.test.TestCase):
     super().setUpClass()
     images, labels = toy_data.corner_patterns(3, seed=5)
     cls.workdirs = {every: tempfile.mkdtemp() for every in (1, 2)}
-    pictures = [callbacks.GlimpsePictures(
+    drawers = [pictures.GlimpsePictures(
         images, labels, os.path.join(workdir, "tensorboard"), every,
         class_names=["square", "ring", "cross", "checker"], workdir=workdir)
                 for every, workdir in cls.workdirs.items()]
     toy_model("wsram_qc", jit_compile=False).fit(
         toy_batches(1).repeat(), epochs=3, steps_per_epoch=1,
-        callbacks=pictures, verbose=0)
+        callbacks=drawers, verbose=0)
 
   @classmethod
   def tearDownClass(cls):

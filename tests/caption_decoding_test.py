@@ -1,25 +1,26 @@
-"""wsram_tf/caption_decoding.py: greedy, beam search, traces, strings."""
+"""wsram_tf/captioner/decoding.py: greedy, beam search, traces, strings."""
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from pipelines import flickr8k
-from tests import captioner_test
-from wsram_tf import caption_decoding
-from wsram_tf import captioner
+from pipelines import flickr8k_vocab
+from tests import builders
+from wsram_tf.captioner import decoding as caption_decoding
+from wsram_tf.captioner import model as captioner
 from wsram_tf import distributions
 
 STEPS = 5
 # The Markov captioner's words: <pad> <start> <end> <unk> a b c.
 A, B, C = 4, 5, 6
-SHORT = [A, captioner.END, captioner.PAD, captioner.PAD]  # log p = -1.0
-LONG = [B, C, captioner.END, captioner.PAD]  # log p = -1.1
+SHORT = [A, flickr8k_vocab.END, flickr8k_vocab.PAD, flickr8k_vocab.PAD]  # log p = -1.0
+LONG = [B, C, flickr8k_vocab.END, flickr8k_vocab.PAD]  # log p = -1.1
 
 
 def model_and_features(seed: int = 0):
-  model = captioner_test.build("wsram_q")
-  return model, captioner_test.features(batch=4, seed=seed)
+  model = builders.build_captioner("wsram_q")
+  return model, builders.caption_features(batch=4, seed=seed)
 
 
 class MarkovCaptioner:
@@ -31,15 +32,15 @@ class MarkovCaptioner:
   GNMT alpha 1: -1.0 / (7/6) = -0.857 < -1.1 / (8/6) = -0.825.
   """
 
-  num_depths = 1
+  num_scales = 1
   vocab_size = 7
 
   def __init__(self):
     table = np.full((self.vocab_size, self.vocab_size), -30.0)
-    for previous, word, log_p in ((captioner.START, A, -0.7),
-                                  (captioner.START, B, -0.8),
-                                  (A, captioner.END, -0.3), (B, C, -0.15),
-                                  (C, captioner.END, -0.15)):
+    for previous, word, log_p in ((flickr8k_vocab.START, A, -0.7),
+                                  (flickr8k_vocab.START, B, -0.8),
+                                  (A, flickr8k_vocab.END, -0.3), (B, C, -0.15),
+                                  (C, flickr8k_vocab.END, -0.15)):
       table[previous, word] = log_p
     rest = 1.0 - np.exp(table).sum(1) + np.exp(table[:, 3])
     table[:, 3] = np.log(rest)
@@ -82,7 +83,7 @@ class DecodingTest(parameterized.TestCase, tf.test.TestCase):
     out = caption_decoding.beam_search(model, feats, STEPS, 3)
     self.assertEqual(out.ids.shape, (4, STEPS))
     self.assertEqual(out.locations.shape, (4, STEPS, 2))
-    self.assertEqual(out.depths.shape, (4, STEPS))
+    self.assertEqual(out.scales.shape, (4, STEPS))
     self.assertEqual(out.log_prob.shape, (4,))
 
   def test_beam_score_is_the_teacher_forced_log_likelihood_at_the_mode(self):
@@ -91,7 +92,7 @@ class DecodingTest(parameterized.TestCase, tf.test.TestCase):
     model, feats = model_and_features(seed=3)
     for width in (1, 3):
       out = caption_decoding.decode(model, feats, STEPS, width)
-      captions = tf.concat([tf.fill([4, 1], captioner.START), out.ids], 1)
+      captions = tf.concat([tf.fill([4, 1], flickr8k_vocab.START), out.ids], 1)
       rollout = model.rollout(feats, captions, 1, "mode")
       self.assertAllClose(rollout.log_likelihood[:, 0], out.log_prob,
                           atol=1e-4, msg=f"width {width}")
@@ -110,11 +111,11 @@ class DecodingTest(parameterized.TestCase, tf.test.TestCase):
   def test_words_after_end_are_padding(self):
     model, feats = model_and_features()
     bias = np.zeros(model.vocab_size, np.float32)
-    bias[captioner.END] = 50.0  # <end> first, always.
+    bias[flickr8k_vocab.END] = 50.0  # <end> first, always.
     model.word_head.bias.assign(bias)
     for width in (1, 2):
       out = caption_decoding.decode(model, feats, STEPS, width)
-      self.assertAllEqual(out.ids[:, 0], [captioner.END] * 4)
+      self.assertAllEqual(out.ids[:, 0], [flickr8k_vocab.END] * 4)
       self.assertAllEqual(out.ids[:, 1:], np.zeros((4, STEPS - 1)))
 
   def test_to_strings_stops_at_end(self):

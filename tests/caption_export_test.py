@@ -1,4 +1,4 @@
-"""wsram_tf/caption_export.py: serves without wsram_tf, as greedy decoding."""
+"""wsram_tf/captioner/export.py: serves without wsram_tf, as greedy decoding."""
 
 import json
 import os
@@ -9,11 +9,14 @@ import numpy as np
 import tensorflow as tf
 
 from configs import captions as caption_configs
+from pipelines import feature_pyramid
 from pipelines import flickr8k
+from pipelines import flickr8k_vocab
 from tests import standalone
-from wsram_tf import caption_decoding
-from wsram_tf import caption_export
-from wsram_tf import captioner
+from wsram_tf import export
+from wsram_tf.captioner import decoding as caption_decoding
+from wsram_tf.captioner import export as caption_export
+from wsram_tf.captioner import model as captioner
 
 IMAGE_SIZE = 32
 WORDS = ("a", "dog", "cat", "runs", "on", "grass", "red", "ball")
@@ -32,7 +35,7 @@ images = np.load(images_path)
 for name, batch in (("serve_uint8", images),
                     ("serve", images.astype(np.float32))):
   out = loaded.signatures[name](images=tf.constant(batch))
-  for key in ("token_ids", "locations", "depths"):
+  for key in ("token_ids", "locations", "scales"):
     np.save(f"{out_dir}/{name}_{key}.npy", out[key].numpy())
   with open(f"{out_dir}/{name}_captions.json", "w") as f:
     json.dump([c.decode() for c in out["captions"].numpy()], f)
@@ -64,7 +67,7 @@ def tiny_run(seed: int = 0):
   for v in model.trainable_variables:
     v.assign(rng.normal(0.0, 0.5, v.shape).astype(np.float32))
   bias = model.word_head.bias.numpy()
-  bias[captioner.END] -= 2.0  # Some words before <end>, yet not all rows full.
+  bias[flickr8k_vocab.END] -= 2.0  # Some words before <end>, yet not all rows full.
   model.word_head.bias.assign(bias)
   return model, pyramid, vocab
 
@@ -75,7 +78,7 @@ def images(count: int = 4, seed: int = 0) -> np.ndarray:
 
 
 def expected(model, pyramid, vocab, batch):
-  maps = pyramid(caption_export.prepare_images(batch, IMAGE_SIZE))
+  maps = pyramid(feature_pyramid.resize_images(batch, IMAGE_SIZE))
   out = caption_decoding.greedy_decode(
       model, maps, model.config.data.max_caption_length - 1)
   return out, caption_decoding.to_strings(out.ids, vocab)
@@ -108,13 +111,13 @@ class ExportedCaptionerTest(tf.test.TestCase):
     self.assertTrue(any(want_strings), "degenerate test: all captions empty")
     for signature in ("serve_uint8", "serve"):
       got = {k: np.load(os.path.join(work, f"{signature}_{k}.npy"))
-             for k in ("token_ids", "locations", "depths")}
+             for k in ("token_ids", "locations", "scales")}
       with open(os.path.join(work, f"{signature}_captions.json")) as f:
         captions = json.load(f)
       self.assertAllEqual(got["token_ids"], want.ids)
       self.assertAllClose(got["locations"], want.locations, atol=1e-5)
-      self.assertEqual(got["depths"].dtype, np.int32)
-      self.assertAllEqual(got["depths"], want.depths)
+      self.assertEqual(got["scales"].dtype, np.int32)
+      self.assertAllEqual(got["scales"], want.scales)
       self.assertEqual(captions, want_strings)
 
   def test_other_image_sizes_are_resized_to_the_backbone_input(self):
@@ -137,7 +140,7 @@ class ExportedCaptionerTest(tf.test.TestCase):
     self.assertEqual(info["backbone"]["feature_shapes"],
                      [list(s) for s in self.model.feature_shapes])
     self.assertEqual(sorted(info["outputs"]),
-                     ["captions", "depths", "locations", "token_ids"])
+                     ["captions", "locations", "scales", "token_ids"])
     self.assertEqual(flickr8k.Vocabulary.load(
         os.path.join(self.export_dir, "vocab.json")), self.vocab)
 
@@ -156,7 +159,7 @@ class WorkdirTest(tf.test.TestCase):
 
   def test_export_from_workdir_serves_the_trained_weights(self):
     workdir, model, pyramid, vocab = self._workdir()
-    export_dir = caption_export.export_from_workdir(workdir)
+    export_dir = export.export_from_workdir(workdir)
     self.assertEqual(export_dir, os.path.join(workdir, "export"))
     batch = images(3, seed=2)
     out = tf.saved_model.load(export_dir).signatures["serve_uint8"](
@@ -165,6 +168,19 @@ class WorkdirTest(tf.test.TestCase):
     self.assertAllEqual(out["token_ids"], want.ids)
     self.assertEqual([c.decode() for c in out["captions"].numpy()],
                      want_strings)
+
+  def test_a_run_written_before_config_task_is_still_a_captioner(self):
+    workdir, *_ = self._workdir()
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+      config = json.load(f)
+    del config["task"]
+    with open(path, "w") as f:
+      json.dump(config, f)
+    export_dir = export.export_from_workdir(
+        workdir, os.path.join(workdir, "old"))
+    self.assertIn("serve_uint8",
+                  tf.saved_model.load(export_dir).signatures)
 
   def test_missing_files_are_named(self):
     for name, error in (("vocab.json", FileNotFoundError),

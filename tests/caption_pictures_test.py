@@ -1,4 +1,4 @@
-"""wsram_tf/caption_pictures.py: cell boxes, drawing, the training callback."""
+"""wsram_tf/captioner/pictures.py: cell boxes, drawing, the training callback."""
 
 import glob
 import os
@@ -7,12 +7,12 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines import flickr8k
-from tests import captioner_test
-from wsram_tf import caption_pictures
-from wsram_tf import captioner
+from tests import builders
+from wsram_tf.captioner import pictures as caption_pictures
+from wsram_tf.captioner import model as captioner
 
-RED = caption_pictures.DEPTH_COLOURS[0]
-GREEN = caption_pictures.DEPTH_COLOURS[1]
+RED = caption_pictures.SCALE_COLOURS[0]
+GREEN = caption_pictures.SCALE_COLOURS[1]
 SHAPES = ((8, 8, 5), (4, 4, 7))
 TITLE = caption_pictures._TITLE_PIXELS  # pylint: disable=protected-access
 
@@ -32,8 +32,8 @@ class CellBoxesTest(tf.test.TestCase):
     cells = captioner.cell_indices(tf.constant(locations, tf.float32), 8, 8)
     self.assertAllClose(boxes[:, :2], cells.numpy() * 8)
 
-  def test_depth_out_of_range_is_named(self):
-    with self.assertRaisesRegex(ValueError, "depths"):
+  def test_scale_out_of_range_is_named(self):
+    with self.assertRaisesRegex(ValueError, "scales"):
       caption_pictures.cell_boxes([[0.0, 0.0]], [2], SHAPES, 64, 64)
 
 
@@ -100,7 +100,7 @@ class LoadImagesTest(tf.test.TestCase):
 class FirstFeaturesTest(tf.test.TestCase):
 
   def test_takes_the_first_images_across_batches(self):
-    features = captioner_test.features(batch=5)
+    features = builders.caption_features(batch=5)
     dataset = tf.data.Dataset.from_tensor_slices(features).batch(2)
     first = caption_pictures.first_features(dataset, 3)
     self.assertEqual(sorted(first), sorted(features))
@@ -111,15 +111,15 @@ class FirstFeaturesTest(tf.test.TestCase):
 class CallbackTest(tf.test.TestCase):
 
   def test_writes_pngs_and_a_tensorboard_image(self):
-    model = captioner_test.build()
+    model = builders.build_captioner()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 24, 24, 3), np.uint8)
     vocab = flickr8k.Vocabulary(flickr8k.Vocabulary.SPECIALS + tuple(
-        f"w{i}" for i in range(captioner_test.VOCAB - 4)))
+        f"w{i}" for i in range(builders.VOCAB - 4)))
     workdir = self.create_tempdir().full_path
     logdir = os.path.join(workdir, "tensorboard")
     callback = caption_pictures.CaptionGlimpsePictures(
-        images, captioner_test.features(batch=2), logdir, 2, vocab,
+        images, builders.caption_features(batch=2), logdir, 2, vocab,
         workdir=workdir, max_steps=4)
     callback.set_model(model)
     callback.on_epoch_end(0)  # Epoch 1: not a multiple of 2, nothing drawn.
@@ -141,7 +141,7 @@ class CallbackTest(tf.test.TestCase):
   def test_bad_every_epochs_is_named(self):
     with self.assertRaisesRegex(ValueError, "every_epochs"):
       caption_pictures.CaptionGlimpsePictures(
-          np.zeros((2, 8, 8, 3)), captioner_test.features(batch=2), "/tmp", 0,
+          np.zeros((2, 8, 8, 3)), builders.caption_features(batch=2), "/tmp", 0,
           None)
 
 

@@ -1,42 +1,18 @@
-"""wsram_tf/captioner.py: rollout, masking, losses, gradients, XLA steps."""
+"""wsram_tf/captioner/model.py: rollout, masking, losses, gradients, XLA steps."""
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
 from configs import captions as caption_configs
-from wsram_tf import captioner
+from tests import builders
 from wsram_tf import exploration
+from wsram_tf.captioner import model as captioner
 
-SHAPES = ((6, 6, 5), (3, 3, 7))  # Two feature maps, shallow first.
-VOCAB = 12
-# <start> words <end> <pad>..: the S = 5 steps predict columns 1..5.
-CAPTIONS = np.array([[1, 5, 6, 2, 0, 0],
-                     [1, 7, 2, 0, 0, 0],
-                     [1, 4, 9, 4, 8, 2]], np.int32)
-
-
-def tiny_config(variant: str = "wsram_qc", **model):
-  config = caption_configs.get_config(f"{variant},tiny")
-  config.model.hidden_size = 8
-  config.model.word_embedding_size = 4
-  config.objective.num_samples = 3
-  for key, value in model.items():
-    config.model[key] = value
-  return config
-
-
-def features(batch: int = 3, seed: int = 0):
-  rng = np.random.default_rng(seed)
-  return {f"features_{k}": tf.constant(rng.normal(size=(batch,) + s),
-                                       tf.float32)
-          for k, s in enumerate(SHAPES)}
-
-
-def build(variant: str = "wsram_qc", jit_compile: bool = False, **model):
-  config = tiny_config(variant, **model)
-  config.train.jit_compile = jit_compile
-  return captioner.build_captioner(config, SHAPES, VOCAB)
+CAPTIONS = builders.CAPTIONS
+features = builders.caption_features
+build = builders.build_captioner
+tiny_config = builders.captioner_config
 
 
 class CellIndicesTest(tf.test.TestCase):
@@ -53,15 +29,15 @@ class RolloutTest(tf.test.TestCase):
     model = build("var_c")
     out = model.rollout(features(), CAPTIONS, num_samples=4, seed=[1, 2])
     for name in ("log_prior_steps", "log_proposal_steps", "word_log_probs",
-                 "baseline_steps", "entropy_steps", "depths"):
+                 "baseline_steps", "entropy_steps", "scales"):
       self.assertEqual(getattr(out, name).shape, (3, 4, 5), name)
     self.assertEqual(out.log_likelihood.shape, (3, 4))
     self.assertEqual(out.locations.shape, (3, 4, 5, 2))
     self.assertEqual(out.location_means.shape, (3, 4, 5, 2))
-    self.assertEqual(out.depth_probs.shape, (3, 4, 5, 2))
+    self.assertEqual(out.scale_probs.shape, (3, 4, 5, 2))
     self.assertAllEqual(out.mask, (CAPTIONS[:, 1:] != 0).astype(np.float32))
 
-  def test_read_gathers_the_vector_at_the_chosen_cell_and_depth(self):
+  def test_read_gathers_the_vector_at_the_chosen_cell_and_scale(self):
     model = build()
     maps = captioner.feature_list(features(), 2)
     action = captioner.distributions.Action(
@@ -163,7 +139,7 @@ class LossesTest(tf.test.TestCase):
                                               seed=[4, 5])
     penalty = exploration.coverage_penalty(
         tf.reshape(out.location_means, [-1, 5, 2]),
-        tf.reshape(out.depth_probs, [-1, 5, 2]),
+        tf.reshape(out.scale_probs, [-1, 5, 2]),
         tf.repeat(out.mask, 3, axis=0))
     self.assertGreater(float(penalty), 0.0)
     self.assertAllClose(covered, base + 0.5 * penalty, rtol=1e-5)

@@ -27,18 +27,18 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import numpy as np
-    from tests import captioner_test
+    from tests import builders
 
     variant = sys.argv[1]
     captions = np.tile(np.concatenate(
-        [captioner_test.CAPTIONS, [[1, 3, 2, 0, 0, 0]]]), [3, 1])
-    features = captioner_test.features(batch=len(captions), seed=5)
+        [builders.CAPTIONS, [[1, 3, 2, 0, 0, 0]]]), [3, 1])
+    features = builders.caption_features(batch=len(captions), seed=5)
     data = tf.data.Dataset.from_tensor_slices((features, captions)).batch(4)
-    single = captioner_test.build(variant)
+    single = builders.build_captioner(variant)
     start = single.get_weights()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-      mirrored = captioner_test.build(variant)
+      mirrored = builders.build_captioner(variant)
     mirrored.set_weights(start)
     # get_weights leaves out the sampler state: same seed, same actions.
     mirrored.seed_generator.state.assign(single.seed_generator.state)

@@ -5,6 +5,7 @@ from absl.testing import parameterized
 import tensorflow as tf
 
 from configs import captions as caption_configs
+from configs import common
 from configs import mnist as mnist_configs
 from wsram_tf import variants
 
@@ -65,6 +66,23 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
   def test_unknown_variant_name_lists_valid_ones(self):
     with self.assertRaisesRegex(ValueError, "var_c.*wsram_qc"):
       variants.parse_variant("wsram_cq")
+
+
+class CommonSectionsTest(tf.test.TestCase):
+
+  def test_both_configs_carry_the_shared_sections_and_their_task(self):
+    shared = common.defaults("any", "wsram_qc")
+    for configs, task in ((mnist_configs, "classifier"),
+                          (caption_configs, "captioner")):
+      config = configs.get_config()
+      self.assertEqual(config.task, task)
+      for section in ("objective", "train", "eval"):
+        self.assertContainsSubset(set(shared[section]), set(config[section]),
+                                  f"{task}: {section}")
+
+  def test_export_at_the_end_of_training_is_on_by_default(self):
+    self.assertTrue(mnist_configs.get_config().train.export)
+    self.assertTrue(caption_configs.get_config().train.export)
 
 
 class CaptionsConfigTest(tf.test.TestCase):

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests import toy_data
-from tests.model_test import toy_model
+from tests.builders import toy_model
 from wsram_tf import diagnostics
 
 

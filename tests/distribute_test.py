@@ -25,16 +25,16 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import numpy as np
-    from tests import model_test, toy_data
+    from tests import builders, toy_data
 
     variant, jit = sys.argv[1], sys.argv[2] == "xla"
     images, labels = toy_data.corner_patterns(16)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
-    single = model_test.toy_model(variant, jit_compile=jit)
+    single = builders.toy_model(variant, jit_compile=jit)
     start = single.get_weights()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-      mirrored = model_test.toy_model(variant, seed=1, jit_compile=jit)
+      mirrored = builders.toy_model(variant, seed=1, jit_compile=jit)
     mirrored.set_weights(start)
     # get_weights leaves out the sampler state: same seed, same actions.
     mirrored.seed_generator.state.assign(single.seed_generator.state)

@@ -8,10 +8,11 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tests import model_test
+from tests import builders
 from tests import standalone
 from tests import toy_data
 from wsram_tf import export
+from wsram_tf.classifier import export as classifier_export
 
 IMAGE_SHAPE = (32, 32, 1)
 
@@ -33,7 +34,7 @@ if leaked:
 
 def trained_looking_model(seed: int = 0):
   """The toy model with random weights: outputs differ between images."""
-  model = model_test.toy_model("wsram_qc", seed=seed)
+  model = builders.toy_model("wsram_qc", seed=seed)
   rng = np.random.default_rng(seed)
   for v in model.trainable_variables:
     v.assign(rng.normal(0.0, 0.2, v.shape).astype(np.float32))
@@ -48,7 +49,7 @@ class ExportedSavedModelTest(tf.test.TestCase):
     cls.tmp = tempfile.mkdtemp()
     cls.model = trained_looking_model()
     cls.images, _ = toy_data.corner_patterns(6)
-    cls.export_dir = export.export_saved_model(
+    cls.export_dir = classifier_export.export_saved_model(
         cls.model, os.path.join(cls.tmp, "export"), IMAGE_SHAPE)
     cls.loaded = tf.saved_model.load(cls.export_dir)
 
@@ -128,7 +129,7 @@ class WorkdirTest(tf.test.TestCase):
 
   def test_load_model_from_workdir_restores_weights_and_tuples(self):
     workdir, original = self._workdir()
-    model, config = export.load_model_from_workdir(workdir)
+    model, config = classifier_export.load_model_from_workdir(workdir)
     self.assertEqual(config.model.scale_factors, (1, 2))
     images, _ = toy_data.corner_patterns(4)
     self.assertAllClose(
@@ -139,19 +140,19 @@ class WorkdirTest(tf.test.TestCase):
     workdir, _ = self._workdir()
     os.remove(os.path.join(workdir, "final.weights.h5"))
     with self.assertRaisesRegex(FileNotFoundError, "final.weights.h5"):
-      export.load_model_from_workdir(workdir)
+      classifier_export.load_model_from_workdir(workdir)
 
   def test_corrupt_weights_error_names_the_file(self):
     workdir, _ = self._workdir()
     with open(os.path.join(workdir, "final.weights.h5"), "wb") as f:
       f.write(b"not an hdf5 file")
     with self.assertRaisesRegex(ValueError, "final.weights.h5"):
-      export.load_model_from_workdir(workdir)
+      classifier_export.load_model_from_workdir(workdir)
 
   def test_missing_config_error_names_the_file(self):
     workdir = self.create_tempdir().full_path
     with self.assertRaisesRegex(FileNotFoundError, "config.json"):
-      export.load_model_from_workdir(workdir)
+      classifier_export.load_model_from_workdir(workdir)
 
 
 if __name__ == "__main__":

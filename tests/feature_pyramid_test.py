@@ -1,11 +1,11 @@
-"""wsram_tf/feature_pyramid.py: frozen maps at several depths, clear errors."""
+"""pipelines/feature_pyramid.py: frozen maps at several depths, clear errors."""
 
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf import feature_pyramid
+from pipelines import feature_pyramid
 
 
 def _images(size: int) -> np.ndarray:

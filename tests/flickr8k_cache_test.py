@@ -10,7 +10,7 @@ from pipelines import flickr8k_cache
 from pipelines import flickr8k_reader
 from pipelines import flickr8k_vocab
 from tests import flickr8k_data
-from wsram_tf import feature_pyramid
+from pipelines import feature_pyramid
 
 
 class FeatureCacheTest(tf.test.TestCase):

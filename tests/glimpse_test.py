@@ -1,4 +1,4 @@
-"""Tests for wsram_tf/glimpse.py against a loop-by-loop NumPy reference.
+"""Tests for wsram_tf/classifier/glimpse.py against a loop-by-loop NumPy reference.
 
 The reference re-implements the pixel geometry of the module docstring on its
 own (float32, same operation order), one pixel at a time.
@@ -8,7 +8,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf import glimpse
+from wsram_tf.classifier import glimpse
 
 F32 = np.float32
 

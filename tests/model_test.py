@@ -1,40 +1,17 @@
 """WSRAM model: variants train under XLA, gradients reach the right parameters, it learns."""
 
 from absl.testing import parameterized
-import keras
 import numpy as np
 import tensorflow as tf
 
-from configs import mnist as mnist_configs
+from tests import builders
 from tests import toy_data
-from wsram_tf import model as model_lib
 from wsram_tf import variants
+from wsram_tf.classifier import model as model_lib
 
 
-def toy_config(variant: str, **train_overrides):
-  config = mnist_configs.get_config(f"{variant},tiny")
-  with config.unlocked():
-    config.data.canvas_size = 32
-    config.model.num_classes = toy_data.NUM_CLASSES
-    config.model.num_glimpses = 2
-    config.model.patch_size = 8
-    config.model.scale_factors = (1, 2)
-    config.model.context_size = 4
-    config.model.hidden_size = 64
-    config.objective.num_samples = 2
-    config.train.learning_rate = 3e-3
-    config.train.inference_learning_rate = 3e-3
-    for key, value in train_overrides.items():
-      setattr(config.train, key, value)
-  return config
-
-
-def toy_model(variant: str, seed: int = 0, **train_overrides):
-  config = toy_config(variant, **train_overrides)
-  with config.unlocked():
-    config.seed = seed
-  keras.utils.set_random_seed(seed)
-  return model_lib.build_model(config, (32, 32, 1))
+toy_config = builders.toy_config
+toy_model = builders.toy_model
 
 
 def nonzero(grad) -> bool:

@@ -1,4 +1,4 @@
-"""wsram_tf/pictures.py: glimpse boxes drawn where the sensor reads; writing."""
+"""classifier/pictures.py and picture_callback.py: boxes where the sensor reads; writing."""
 
 import os
 
@@ -6,8 +6,9 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf import glimpse
-from wsram_tf import pictures
+from wsram_tf import picture_callback
+from wsram_tf.classifier import glimpse
+from wsram_tf.classifier import pictures
 
 PATCH, FACTORS = 8, (1, 2)  # The toy model's sensor.
 
@@ -69,7 +70,7 @@ class DrawGlimpsesTest(parameterized.TestCase, tf.test.TestCase):
 class StackPicturesTest(tf.test.TestCase):
 
   def test_pads_smaller_pictures_with_white(self):
-    stacked = pictures.stack_pictures([np.zeros((2, 3, 3), np.uint8),
+    stacked = picture_callback.stack_pictures([np.zeros((2, 3, 3), np.uint8),
                                        np.zeros((4, 2, 3), np.uint8)])
     self.assertEqual(stacked.shape, (2, 4, 3, 3))
     self.assertAllEqual(stacked[0, :2], np.zeros((2, 3, 3)))
@@ -79,7 +80,7 @@ class StackPicturesTest(tf.test.TestCase):
 
   def test_no_pictures_is_named(self):
     with self.assertRaisesRegex(ValueError, "stack_pictures: no pictures"):
-      pictures.stack_pictures([])
+      picture_callback.stack_pictures([])
 
 
 class WritePicturesTest(tf.test.TestCase):
@@ -95,7 +96,7 @@ class WritePicturesTest(tf.test.TestCase):
 
   def write(self, png_dir):
     writer = tf.summary.create_file_writer(self.logdir)
-    pictures.write_pictures(writer, "some_tag", self.drawn, 7, png_dir)
+    picture_callback.write_pictures(writer, "some_tag", self.drawn, 7, png_dir)
     writer.close()
 
   def test_writes_one_lossless_png_per_picture_at_its_own_size(self):
@@ -116,7 +117,7 @@ class WritePicturesTest(tf.test.TestCase):
     self.assertEqual(value[:2], [b"6", b"5"])
     self.assertLen(value, 2 + 2)
     self.assertAllEqual(tf.io.decode_png(value[3]),
-                        pictures.stack_pictures(self.drawn)[1])
+                        picture_callback.stack_pictures(self.drawn)[1])
 
   def test_without_png_dir_writes_only_the_summary(self):
     self.write(None)

@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from configs import mnist as mnist_config
-from wsram_tf import glimpse
-from wsram_tf import model as model_lib
+from wsram_tf.classifier import glimpse
+from wsram_tf.classifier import model as model_lib
 
 try:
   import torch  # pylint: disable=g-import-not-at-top

@@ -1,10 +1,8 @@
-"""Keras callbacks around `model.fit`: glimpse pictures, gradient variance,
-epoch scalars and a non-finite stop (DESIGN.md §3).
+"""Keras callbacks around `model.fit` that any application uses: gradient
+variance, epoch scalars, profiling and a non-finite stop (docs/design.md §3).
+The picture callbacks are the applications' own, on `picture_callback`.
 
 Where things land, with `logdir` = `<workdir>/tensorboard` by convention:
-- `GlimpsePictures`: TensorBoard images under `logdir/glimpses` (tag
-  "glimpses", step = epochs done) and, if `workdir` is given, one PNG per
-  canvas per drawing: `<workdir>/glimpses/epoch_XXXX_img_YY.png`.
 - `GradientVariance`: scalars `grad_var_theta`, `grad_var_eta` under
   `logdir/diagnostics` (step = optimizer iterations) and, if `workdir` is
   given, rows `step,theta,eta` appended to `<workdir>/grad_variance.csv`.
@@ -26,18 +24,21 @@ from tensorboard.plugins.hparams import api as hp
 import tensorflow as tf
 
 from wsram_tf import diagnostics
-from wsram_tf import pictures
 
 # -- callbacks ----------------------------------------------------------------
 
-def _fixed_batch(name: str, images, labels):
-  images = tf.convert_to_tensor(images, tf.float32)
-  labels = tf.convert_to_tensor(labels, tf.int32)
-  if images.shape.rank != 4 or labels.shape.rank != 1 or (
-      images.shape[0] != labels.shape[0]):
-    raise ValueError(f"callbacks.{name}: need images [K, H, W, C] and labels "
-                     f"[K], got {images.shape} and {labels.shape}.")
-  return images, labels
+def _fixed_batch(name: str, inputs, targets):
+  """K rows of inputs (images [K, H, W, C], or the captioner's dict of maps)
+  and their targets (labels [K] or captions [K, T]), as tensors."""
+  inputs = tf.nest.map_structure(
+      lambda x: tf.convert_to_tensor(x, tf.float32), inputs)
+  targets = tf.convert_to_tensor(targets, tf.int32)
+  shapes = [x.shape for x in tf.nest.flatten(inputs)]
+  if any(s.rank != 4 or s[0] != targets.shape[0] for s in shapes) or (
+      targets.shape.rank not in (1, 2)):
+    raise ValueError(f"callbacks.{name}: need inputs [K, H, W, C] and targets "
+                     f"[K] or [K, T], got {shapes} and {targets.shape}.")
+  return inputs, targets
 
 
 def _check_every(name: str, field: str, value) -> int:
@@ -50,71 +51,6 @@ def _check_every(name: str, field: str, value) -> int:
 def _iterations(model) -> int:
   optimizer = getattr(model, "optimizer", None)
   return 0 if optimizer is None else int(optimizer.iterations.numpy())
-
-
-class GlimpsePictures(keras.callbacks.Callback):
-  """Every `every_epochs` epochs and at train end, draws K fixed canvases.
-
-  Pictures use `model.predict_with_trace` (deterministic: mean location and
-  likeliest scale, by default) with seed [seed, epoch]. Titles give the
-  predicted class, its probability and the true class.
-  """
-
-  def __init__(self, images, labels, logdir: str, every_epochs: int,
-               class_names: Optional[Sequence[str]] = None,
-               deterministic: bool = True, workdir: Optional[str] = None,
-               seed: int = 0):
-    super().__init__()
-    self.images, self.labels = _fixed_batch("GlimpsePictures", images, labels)
-    self.every_epochs = _check_every("GlimpsePictures", "every_epochs",
-                                     every_epochs)
-    self.logdir = os.path.join(logdir, "glimpses")
-    self.png_dir = None if workdir is None else os.path.join(workdir,
-                                                             "glimpses")
-    self.class_names = None if class_names is None else list(class_names)
-    self.deterministic = deterministic
-    self.seed = seed
-    self._writer = None
-    self._epochs_done = 0
-    self._last_written = None
-
-  def on_epoch_end(self, epoch, logs=None):
-    self._epochs_done = epoch + 1
-    if self._epochs_done % self.every_epochs == 0:
-      self.write(self._epochs_done)
-
-  def on_train_end(self, logs=None):
-    if self._epochs_done and self._last_written != self._epochs_done:
-      self.write(self._epochs_done)
-    if self._writer is not None:
-      self._writer.close()
-      self._writer = None
-
-  def _name(self, label: int) -> str:
-    return str(label) if self.class_names is None else self.class_names[label]
-
-  def write(self, epoch: int) -> List[np.ndarray]:
-    """Draws the pictures of `epoch` now; returns them (uint8 RGB)."""
-    m = self.model.config.model
-    out = self.model.predict_with_trace(
-        self.images, deterministic=self.deterministic,
-        seed=tf.constant([self.seed, epoch], tf.int32))
-    probabilities = out.probabilities.numpy()
-    drawn = []
-    for k, label in enumerate(self.labels.numpy()):
-      guess = int(np.argmax(probabilities[k]))
-      title = (f"epoch {epoch}: predicted {self._name(guess)} "
-               f"({probabilities[k, guess]:.2f}), true {self._name(label)}")
-      drawn.append(pictures.draw_glimpses(self.images[k].numpy(),
-                                          out.locations[k].numpy(),
-                                          out.scales[k].numpy(), m.patch_size,
-                                          m.scale_factors, title))
-    if self._writer is None:
-      self._writer = tf.summary.create_file_writer(self.logdir)
-    pictures.write_pictures(self._writer, "glimpses", drawn, epoch,
-                            self.png_dir)
-    self._last_written = epoch
-    return drawn
 
 
 class GradientVarianceRecord(NamedTuple):

@@ -1,4 +1,4 @@
-"""Gradient-variance diagnostic of paper Fig. 2 (middle), DESIGN.md §3.
+"""Gradient-variance diagnostic of paper Fig. 2 (middle), docs/design.md §3.
 
 On a fixed batch and fixed parameters, K independent gradient estimates with
 fresh action samples; the reported number is the trace of their covariance

@@ -4,6 +4,9 @@
       [--config.train.learning_rate=3e-4]
   python -m wsram_tf.main --config=configs/captions.py:wsram_q --workdir=/tmp/cap \
       --config.data.flickr8k_dir=/data/flickr8k
+
+`config.task` picks the application (`wsram_tf/tasks.py`); `wsram_tf/run.py`
+does the rest.
 """
 
 import os
@@ -15,6 +18,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from wsram_tf import run
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file and preset, e.g. configs/mnist.py:wsram_qc.",
     lock_config=True)
@@ -25,18 +30,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  config, workdir = _CONFIG.value, _WORKDIR.value
-  # pylint: disable=g-import-not-at-top
-  if config.data.name == "flickr8k":
-    from wsram_tf import train_captions as train
-  else:
-    from wsram_tf import train
-  # pylint: enable=g-import-not-at-top
-  logging.info("Config:\n%s", config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  train.train_and_evaluate(config, workdir)
+  logging.info("Config:\n%s", _CONFIG.value)
+  run.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The gradient estimators of paper §4 (DESIGN.md §2), as surrogate losses.
+"""The gradient estimators of paper §4 (docs/design.md §2), as surrogate losses.
 
 Each loss is built so that its gradient is the paper's Monte-Carlo estimator:
 sampled actions and importance weights enter only through `tf.stop_gradient`

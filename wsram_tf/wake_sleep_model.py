@@ -4,11 +4,31 @@ Theta (the prediction network and any baseline) is trained by Keras'
 `optimizer`, eta (the inference network, `self.inference`) by its own
 `eta_optimizer`. loss_theta has no path to eta and loss_eta none to theta
 (stop gradients in the weights and in q's input), so one backward pass over
-their sum gives each parameter set its own estimator.
+their sum gives each parameter set its own estimator (docs/design.md §2).
+
+A subclass supplies `rollout(inputs, targets, samples, proposal, temperature,
+seed)` (a NamedTuple with the fields `variants.variant_losses` reads), its
+coverage penalty and trackers; `compute_losses` and the one `train_step` here
+turn them into an update. Rollouts fold the M samples of each example into
+the batch (row b*M+m is sample m of example b); `fold` unfolds the per-step
+outputs again.
 """
 
 import keras
 import tensorflow as tf
+
+from wsram_tf import inference_network
+from wsram_tf import variants
+
+# Where a rollout's actions come from: sampled from the prior, sampled from
+# the inference network q, or the prior's mode (deterministic).
+PROPOSALS = ("prior", "inference", "mode")
+
+
+def fold(steps, batch, samples) -> tf.Tensor:
+  """Per-step tensors [B*M, ...] -> one [B, M, steps, ...] tensor."""
+  x = tf.stack(steps, axis=1)
+  return tf.reshape(x, tf.concat([[batch, samples], tf.shape(x)[1:]], 0))
 
 
 class WakeSleepModel(keras.Model):
@@ -16,6 +36,27 @@ class WakeSleepModel(keras.Model):
 
   inference = None  # The inference network (eta), or None without q.
   eta_optimizer = None
+  # True when `extra_stats` draws actions: the step seed is then split in two
+  # so that the extra draws never reuse the training samples' noise.
+  extra_stats_seeded = False
+
+  def add_estimator_layers(self, hidden: int, num_targets: int,
+                           embedding_size: int, num_scales: int,
+                           model_config) -> None:
+    """The layers the variant adds: VAR+c's baseline, +q's inference network.
+
+    Call after the model's own layers: Keras draws each layer's initializer
+    seed when the layer is made, so the order fixes the initial weights.
+    """
+    self.baseline_head = None
+    if self.variant.estimator == "var" and self.variant.control_variates:
+      self.baseline_head = keras.layers.Dense(1, name="baseline")
+    self.inference = None
+    if self.variant.inference_net:
+      self.inference = inference_network.InferenceNetwork(
+          hidden, num_targets, embedding_size, num_scales,
+          model_config.location_std, model_config.learn_location_std,
+          name="inference")
 
   def compile(self, optimizer=None, eta_optimizer=None, jit_compile=True,
               **kwargs):
@@ -24,6 +65,17 @@ class WakeSleepModel(keras.Model):
     self.eta_optimizer = eta_optimizer
     if self.built:
       self._build_optimizers()
+
+  def compile_for_training(self, train_config) -> "WakeSleepModel":
+    """compile() from config.train: one Adam for theta, one for eta."""
+    t = train_config
+    clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
+    self.compile(
+        optimizer=keras.optimizers.Adam(t.learning_rate, **clip),
+        eta_optimizer=keras.optimizers.Adam(t.inference_learning_rate, **clip),
+        jit_compile=t.jit_compile,
+        steps_per_execution=t.steps_per_execution)
+    return self
 
   def _build_optimizers(self):
     # Built here, not lazily by fit, so each optimizer owns only its variables.
@@ -40,6 +92,14 @@ class WakeSleepModel(keras.Model):
   def theta_variables(self):
     eta = {id(v) for v in self.eta_variables}
     return [v for v in self.trainable_variables if id(v) not in eta]
+
+  def check_proposal(self, proposal: str, targets=None) -> None:
+    """Fails on a proposal this model cannot draw from."""
+    if proposal not in PROPOSALS:
+      raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}")
+    if proposal == "inference" and (self.inference is None or targets is None):
+      raise ValueError(f"variant {self.variant.name!r}: the inference proposal "
+                       "needs an inference network (a +q variant) and targets.")
 
   @staticmethod
   def replica_loss(loss_theta, loss_eta):
@@ -58,6 +118,56 @@ class WakeSleepModel(keras.Model):
     _apply(self.optimizer, grads[:len(theta)], theta)
     if eta:
       _apply(self.eta_optimizer, grads[len(theta):], eta)
+
+  def coverage_penalty(self, rollout) -> tf.Tensor:
+    """Exploration (2), docs/design.md §2: per-model, it knows its steps."""
+    raise NotImplementedError
+
+  def rollout_stats(self, rollout) -> dict:
+    """Hook: metrics of the training rollout beyond the estimator's."""
+    del rollout
+    return {}
+
+  def compute_losses(self, inputs, targets, seed=None):
+    """The variant's losses on one batch: (loss_theta, loss_eta, stats, out)."""
+    o = self.config.objective
+    proposal = "inference" if self.variant.inference_net else "prior"
+    out = self.rollout(inputs, targets, o.num_samples, proposal, o.temperature,
+                       seed)
+    losses = variants.variant_losses(
+        self.variant, out.log_prior_steps, out.log_proposal_steps,
+        out.log_likelihood, out.baseline_steps, out.entropy_steps,
+        o.entropy_weight)
+    loss_theta = losses.loss_theta
+    if o.coverage_weight:
+      loss_theta += o.coverage_weight * self.coverage_penalty(out)
+    stats = {"loss": losses.objective, "bound": tf.reduce_mean(losses.bound),
+             "ess": tf.reduce_mean(losses.ess),
+             "baseline_loss": losses.baseline_loss,
+             **self.rollout_stats(out)}
+    return loss_theta, losses.loss_eta, stats, out
+
+  def extra_stats(self, inputs, targets, rollout, seed) -> dict:
+    """Hook: metrics computed after the update (the classifier's train
+    error); `seed` is the step's second seed when `extra_stats_seeded`."""
+    del inputs, targets, rollout, seed
+    return {}
+
+  def train_step(self, data):
+    inputs, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+    seed, extra_seed = self.seed_generator.next(), None
+    if self.extra_stats_seeded:
+      seed, extra_seed = tf.unstack(tf.random.experimental.stateless_split(
+          tf.cast(seed, tf.int32), 2))
+    with tf.GradientTape() as tape:
+      loss_theta, loss_eta, stats, out = self.compute_losses(
+          inputs, targets, seed)
+      total = self.replica_loss(loss_theta, loss_eta)
+    self.apply_update(tape, total)
+    stats.update(self.extra_stats(inputs, targets, out, extra_seed))
+    for name, value in stats.items():
+      self.train_trackers[name].update_state(value)
+    return {name: t.result() for name, t in self.train_trackers.items()}
 
 
 def _apply(optimizer, grads, variables):

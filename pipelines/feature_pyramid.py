@@ -1,4 +1,4 @@
-"""A frozen CNN feature pyramid for caption attention (paper §5.2, DESIGN §5).
+"""A frozen CNN feature pyramid for caption attention (paper §5.2, docs/design.md §5).
 
 The attention picks a layer ("scale") and a location inside it; the layers are
 feature maps tapped at several depths of one frozen backbone. Backbones:
@@ -12,6 +12,9 @@ feature maps tapped at several depths of one frozen backbone. Backbones:
 
 `build_feature_pyramid` returns the model (preprocessed image -> list of maps,
 shallow first) and the matching preprocessing of 0..255 RGB images.
+`resize_images` is the one way an image reaches the CNN's square input: the
+feature cache, the captioner's pictures and its export all call it, so
+training and serving see the same pixels.
 """
 
 import os
@@ -34,6 +37,16 @@ DEFAULT_TAPS = {
 }
 BACKBONES = tuple(DEFAULT_TAPS)
 NO_WEIGHTS = ("", "none", "None", "random")
+
+
+def resize_images(images, image_size: int) -> tf.Tensor:
+  """Any-size 0..255 RGB [..., H, W, 3] -> float32 [..., S, S, 3].
+
+  Squashed, not cropped, so every region stays visible to the attention;
+  antialiased so that large photographs do not alias.
+  """
+  return tf.image.resize(tf.cast(images, tf.float32), (image_size, image_size),
+                         antialias=True)
 
 
 class FeaturePyramid(NamedTuple):

@@ -1,4 +1,4 @@
-"""Glimpse sensor x = g(a, I) and low-resolution context view (DESIGN.md §1).
+"""Glimpse sensor x = g(a, I) and low-resolution context view (docs/design.md §1).
 
 Pixel geometry, the single definition shared by the sensor and by anything that
 draws glimpse boxes:
@@ -174,7 +174,7 @@ def context_view(images, size: int) -> tf.Tensor:
   Per axis, takes the largest centred crop whose side is a multiple of `size`
   (floor(H / size) * size rows from (H - crop) // 2) and averages it over
   (H // size) x (W // size) blocks. For 100x100 and size 12: the centre 96x96
-  pooled by 8 (DESIGN.md §6). An image smaller than `size` raises ValueError
+  pooled by 8 (docs/design.md §6). An image smaller than `size` raises ValueError
   (InvalidArgumentError if its shape is only known at run time; XLA drops
   that run-time check).
   """

@@ -1,12 +1,12 @@
-"""The WS-RAM Keras model: rollout of N glimpses for M samples, train and test steps.
+"""The WS-RAM classifier: rollout of N glimpses for M samples, test step.
 
 One `rollout` serves training, evaluation and export: the M action sequences
 per example are folded into the batch ([B*M, ...]) and drawn in one pass, the
 glimpse sensor reads each image without tiling it M times, and the sampled
-actions are constants for the gradient (DESIGN.md §2). The train step turns
-the rollout into the variant's surrogate losses (`objectives`) and updates
-theta (prediction network, baseline) and eta (inference network) with their
-own optimizers.
+actions are constants for the gradient (docs/design.md §2). The shared
+`wake_sleep_model.WakeSleepModel` turns the rollout into the variant's losses
+and the update; this model adds the train error of prior samples
+(`extra_stats`) and the test step.
 """
 
 from typing import NamedTuple, Optional
@@ -16,12 +16,10 @@ import tensorflow as tf
 
 from wsram_tf import distributions
 from wsram_tf import exploration
-from wsram_tf import glimpse
-from wsram_tf import networks
 from wsram_tf import variants
 from wsram_tf import wake_sleep_model
-
-PROPOSALS = ("prior", "inference", "mode")
+from wsram_tf.classifier import glimpse
+from wsram_tf.classifier import networks
 
 
 class Rollout(NamedTuple):
@@ -46,6 +44,8 @@ class Prediction(NamedTuple):
 
 class WSRAM(wake_sleep_model.WakeSleepModel):
   """Stochastic hard-attention classifier trained by VAR or WS-RAM."""
+
+  extra_stats_seeded = True  # The train error draws its own prior samples.
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
@@ -74,15 +74,8 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
     self.action_head = distributions.ActionHead(
         self.num_scales, m.location_std, m.learn_location_std, name="action")
     self.class_head = keras.layers.Dense(m.num_classes, name="classifier")
-    self.baseline_head = None
-    if self.variant.estimator == "var" and self.variant.control_variates:
-      self.baseline_head = keras.layers.Dense(1, name="baseline")
-    self.inference = None
-    if self.variant.inference_net:
-      self.inference = networks.InferenceNetwork(
-          m.hidden_size, m.num_classes, m.label_embedding_size,
-          self.num_scales, m.location_std, m.learn_location_std,
-          name="inference")
+    self.add_estimator_layers(m.hidden_size, m.num_classes,
+                              m.label_embedding_size, self.num_scales, m)
     # The train error of prior samples is free when training samples the
     # prior; otherwise it costs a second rollout (~20% of a +q step), which
     # config.train.prior_train_error=False skips (no train_error logged).
@@ -123,11 +116,7 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
               proposal: str = "prior", temperature: float = 1.0,
               seed=None) -> Rollout:
     """Runs N glimpses for `num_samples` action sequences per image."""
-    if proposal not in PROPOSALS:
-      raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}")
-    if proposal == "inference" and (self.inference is None or labels is None):
-      raise ValueError(f"variant {self.variant.name!r}: the inference proposal "
-                       "needs an inference network (a +q variant) and labels.")
+    self.check_proposal(proposal, labels)
     m = self.config.model
     batch = tf.shape(images)[0]
     samples = num_samples
@@ -183,9 +172,8 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
       log_likelihood = -tf.nn.sparse_softmax_cross_entropy_with_logits(
           labels=tf.cast(repeated_labels, tf.int32), logits=logits)
 
-    def fold(x):  # [B*M, ...] steps -> [B, M, N, ...]
-      x = tf.stack(x, axis=1)
-      return tf.reshape(x, tf.concat([[batch, samples], tf.shape(x)[1:]], 0))
+    def fold(x):  # N tensors [B*M, ...] -> [B, M, N, ...]
+      return wake_sleep_model.fold(x, batch, samples)
 
     return Rollout(
         log_prior_steps=fold(outputs["log_prior"]),
@@ -220,51 +208,22 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
 
   # -- training and evaluation ----------------------------------------------
 
-  def compute_losses(self, images, labels, seed=None):
-    """The variant's losses on one batch: (loss_theta, loss_eta, stats)."""
-    o = self.config.objective
-    proposal = "inference" if self.variant.inference_net else "prior"
-    out = self.rollout(images, labels, o.num_samples, proposal, o.temperature,
-                       seed)
-    losses = variants.variant_losses(
-        self.variant, out.log_prior_steps, out.log_proposal_steps,
-        out.log_likelihood, out.baseline_steps, out.entropy_steps,
-        o.entropy_weight)
-    loss_theta = losses.loss_theta
-    if o.coverage_weight:
-      n, k = self.config.model.num_glimpses, self.num_scales
-      loss_theta += o.coverage_weight * exploration.coverage_penalty(
-          tf.reshape(out.location_means, [-1, n, 2]),
-          tf.reshape(out.scale_probs, [-1, n, k]))
-    stats = {"loss": losses.objective, "bound": tf.reduce_mean(losses.bound),
-             "ess": tf.reduce_mean(losses.ess),
-             "baseline_loss": losses.baseline_loss}
-    return loss_theta, losses.loss_eta, stats, out
+  def coverage_penalty(self, rollout: Rollout) -> tf.Tensor:
+    n, k = self.config.model.num_glimpses, self.num_scales
+    return exploration.coverage_penalty(
+        tf.reshape(rollout.location_means, [-1, n, 2]),
+        tf.reshape(rollout.scale_probs, [-1, n, k]))
 
-  def _train_error(self, images, labels, out: Rollout, seed):
+  def extra_stats(self, images, labels, rollout: Rollout, seed) -> dict:
     """Error of the M-sample prior average: comparable across variants."""
-    o = self.config.objective
+    if not self.report_train_error:
+      return {}
     if self.extra_error_rollout:
-      out = self.rollout(images, None, o.num_samples, "prior", seed=seed)
+      rollout = self.rollout(images, None, self.config.objective.num_samples,
+                             "prior", seed=seed)
     probabilities = tf.reduce_mean(
-        tf.nn.softmax(tf.stop_gradient(out.class_logits)), axis=1)
-    return _error(probabilities, labels)
-
-  def train_step(self, data):
-    images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-    seed, error_seed = tf.unstack(tf.random.experimental.stateless_split(
-        tf.cast(self.seed_generator.next(), tf.int32), 2))
-    with tf.GradientTape() as tape:
-      loss_theta, loss_eta, stats, out = self.compute_losses(
-          images, labels, seed)
-      total = self.replica_loss(loss_theta, loss_eta)
-    self.apply_update(tape, total)
-    if self.report_train_error:
-      stats["train_error"] = self._train_error(images, labels, out,
-                                               error_seed)
-    for name, value in stats.items():
-      self.train_trackers[name].update_state(value)
-    return {name: t.result() for name, t in self.train_trackers.items()}
+        tf.nn.softmax(tf.stop_gradient(rollout.class_logits)), axis=1)
+    return {"train_error": _error(probabilities, labels)}
 
   def test_step(self, data):
     images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -290,22 +249,13 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
 
 
 def build_model(config, image_shape) -> "WSRAM":
-  """A built, compiled WSRAM with one Adam for theta and one for eta."""
-  t = config.train
-  clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
+  """A built WSRAM compiled for config.train (one Adam each for theta, eta)."""
   model = WSRAM(config, name="wsram")
   model.build((None,) + tuple(image_shape))
-  model.compile(
-      optimizer=keras.optimizers.Adam(t.learning_rate, **clip),
-      eta_optimizer=keras.optimizers.Adam(t.inference_learning_rate, **clip),
-      jit_compile=t.jit_compile,
-      steps_per_execution=t.steps_per_execution)
-  return model
+  return model.compile_for_training(config.train)
 
 
 def _error(probabilities, labels):
   predicted = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
   return tf.reduce_mean(
       tf.cast(tf.not_equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
-
-

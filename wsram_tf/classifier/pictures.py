@@ -2,13 +2,11 @@
 
 `draw_glimpses`: box n is numbered n (1-based); its side is the window side of
 its scale, placed with `glimpse.window_origins`, the sensor's own geometry.
-`write_pictures`: what both picture callbacks (`callbacks.GlimpsePictures`,
-`caption_pictures.CaptionGlimpsePictures`) write per drawing, a TensorBoard
-image summary and one PNG per picture.
+`GlimpsePictures` draws a few fixed validation canvases during training
+(written by the shared `picture_callback.PictureCallback`).
 """
 
-import os
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from matplotlib import patches
 # The Agg canvas directly, not pyplot: no display, no global backend switch.
@@ -17,7 +15,8 @@ from matplotlib.figure import Figure
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf import glimpse
+from wsram_tf import picture_callback
+from wsram_tf.classifier import glimpse
 
 # Saturated, never grey: boxes stay visible on grey-scale canvases.
 _STEP_COLOURS = ("#ff3030", "#30e030", "#3090ff", "#ffa500", "#ff40ff",
@@ -99,42 +98,47 @@ def draw_glimpses(image, locations, scales, patch_size: int,
   return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def stack_pictures(pictures: Sequence[np.ndarray]) -> np.ndarray:
-  """uint8 [K, H, W, 3]: pictures padded with white to the largest H and W.
+class GlimpsePictures(picture_callback.PictureCallback):
+  """Every `every_epochs` epochs and at train end, draws K fixed canvases.
 
-  A TensorBoard image summary takes one array; captions of different lengths
-  draw grids of different sizes.
+  Pictures use `model.predict_with_trace` (deterministic: mean location and
+  likeliest scale, by default) with seed [seed, epoch]. Titles give the
+  predicted class, its probability and the true class.
   """
-  if not len(pictures):
-    raise ValueError("pictures.stack_pictures: no pictures.")
-  height = max(p.shape[0] for p in pictures)
-  width = max(p.shape[1] for p in pictures)
-  out = np.full((len(pictures), height, width, 3), 255, np.uint8)
-  for n, p in enumerate(pictures):
-    out[n, :p.shape[0], :p.shape[1]] = p
-  return out
 
+  def __init__(self, images, labels, logdir: str, every_epochs: int,
+               class_names: Optional[Sequence[str]] = None,
+               deterministic: bool = True, workdir: Optional[str] = None,
+               seed: int = 0):
+    super().__init__("pictures.GlimpsePictures", "glimpses", logdir,
+                     every_epochs, workdir)
+    images = tf.convert_to_tensor(images, tf.float32)
+    labels = tf.convert_to_tensor(labels, tf.int32)
+    if images.shape.rank != 4 or labels.shape.rank != 1 or (
+        images.shape[0] != labels.shape[0]):
+      raise ValueError("pictures.GlimpsePictures: need images [K, H, W, C] and"
+                       f" labels [K], got {images.shape} and {labels.shape}.")
+    self.images, self.labels = images, labels
+    self.class_names = None if class_names is None else list(class_names)
+    self.deterministic = deterministic
+    self.seed = seed
 
-def write_pictures(writer, tag: str, pictures: Sequence[np.ndarray],
-                   epoch: int, png_dir: Optional[str] = None) -> None:
-  """Writes one drawing: a TensorBoard image summary and, optionally, PNGs.
+  def _name(self, label: int) -> str:
+    return str(label) if self.class_names is None else self.class_names[label]
 
-  Args:
-    writer: the `tf.summary` file writer (flushed here).
-    tag: the summary's tag; its step is `epoch`.
-    pictures: uint8 RGB [H_k, W_k, 3] each; the summary holds them all,
-      padded with white to one size (`stack_pictures`).
-    epoch: epochs done: the summary step and the PNG names.
-    png_dir: if given, `png_dir/epoch_XXXX_img_YY.png` for picture YY, each
-      at its own size; the folder is created.
-  """
-  with writer.as_default():
-    tf.summary.image(tag, stack_pictures(pictures), step=epoch,
-                     max_outputs=len(pictures))
-  writer.flush()
-  if png_dir is not None:
-    tf.io.gfile.makedirs(png_dir)
-    for k, picture in enumerate(pictures):
-      tf.io.write_file(
-          os.path.join(png_dir, f"epoch_{epoch:04d}_img_{k:02d}.png"),
-          tf.io.encode_png(picture))
+  def draw(self, epoch: int) -> List[np.ndarray]:
+    m = self.model.config.model
+    out = self.model.predict_with_trace(
+        self.images, deterministic=self.deterministic,
+        seed=tf.constant([self.seed, epoch], tf.int32))
+    probabilities = out.probabilities.numpy()
+    drawn = []
+    for k, label in enumerate(self.labels.numpy()):
+      guess = int(np.argmax(probabilities[k]))
+      title = (f"epoch {epoch}: predicted {self._name(guess)} "
+               f"({probabilities[k, guess]:.2f}), true {self._name(label)}")
+      drawn.append(draw_glimpses(self.images[k].numpy(),
+                                 out.locations[k].numpy(),
+                                 out.scales[k].numpy(), m.patch_size,
+                                 m.scale_factors, title))
+    return drawn

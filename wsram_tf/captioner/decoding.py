@@ -1,7 +1,7 @@
-"""Greedy and beam-search caption decoding for `captioner.AttentionCaptioner`.
+"""Greedy and beam-search caption decoding for `model.AttentionCaptioner`.
 
 At each word step the attention reads one feature vector at the prior's mode
-(mean location, likeliest depth: deterministic) or at a sample of the prior
+(mean location, likeliest scale: deterministic) or at a sample of the prior
 (seeded, one stateless draw per row and step), then the LSTM emits the word
 distribution. Greedy takes the likeliest word; beam search keeps the
 `beam_width` highest-ranked partial captions. The rank is the summed word
@@ -24,8 +24,11 @@ from typing import NamedTuple, Sequence
 
 import tensorflow as tf
 
-from wsram_tf import captioner
+from pipelines.flickr8k_vocab import END
+from pipelines.flickr8k_vocab import PAD
+from pipelines.flickr8k_vocab import START
 from wsram_tf import distributions
+from wsram_tf.captioner import model as captioner
 
 _NEG = -1e9  # Score of impossible beams: finite, so no inf - inf NaNs.
 
@@ -33,7 +36,7 @@ _NEG = -1e9  # Score of impossible beams: finite, so no inf - inf NaNs.
 class Decoded(NamedTuple):
   ids: tf.Tensor  # int32 [B, S]: words after <start>, <pad> after <end>.
   locations: tf.Tensor  # [B, S, 2] glimpse centre read for each word.
-  depths: tf.Tensor  # int32 [B, S] feature map read for each word.
+  scales: tf.Tensor  # int32 [B, S] feature map read for each word.
   log_prob: tf.Tensor  # [B] sum of the caption's word log-probabilities.
 
 
@@ -57,7 +60,7 @@ def _attend(model, state, step_seed, sample: bool) -> distributions.Action:
     return prior.mode()
   rows = tf.shape(state.h)[0]
   return prior.sample_from_noise(
-      distributions.draw_noise(step_seed, rows, model.num_depths))
+      distributions.draw_noise(step_seed, rows, model.num_scales))
 
 
 def _step_seeds(seed, steps: int):
@@ -69,28 +72,28 @@ def greedy_decode(model: captioner.AttentionCaptioner, features,
                   max_steps: int, sample_attention: bool = False,
                   seed=None) -> Decoded:
   """The likeliest word at every step, up to `max_steps` words."""
-  maps = captioner.feature_list(features, model.num_depths)
+  maps = captioner.feature_list(features, model.num_scales)
   state = model.initial_state(maps)
   batch = tf.shape(maps[0])[0]
-  words = tf.fill([batch], captioner.START)
+  words = tf.fill([batch], START)
   finished = tf.zeros([batch], tf.bool)
   log_prob = tf.zeros([batch])
   seeds = _step_seeds(seed, max_steps)
-  ids, locations, depths = [], [], []
+  ids, locations, scales = [], [], []
   for t in range(max_steps):
     action = _attend(model, state, seeds[t], sample_attention)
     logits, state = model.advance(maps, state, words, action, 1)
     log_probs = tf.nn.log_softmax(logits)
     best = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
     gained = tf.reduce_max(log_probs, axis=-1)
-    words = tf.where(finished, captioner.PAD, best)
+    words = tf.where(finished, PAD, best)
     log_prob += tf.where(finished, 0.0, gained)
-    finished = finished | tf.equal(words, captioner.END)
+    finished = finished | tf.equal(words, END)
     ids.append(words)
     locations.append(action.location)
-    depths.append(action.scale)
+    scales.append(action.scale)
   return Decoded(tf.stack(ids, 1), tf.stack(locations, 1),
-                 tf.stack(depths, 1), log_prob)
+                 tf.stack(scales, 1), log_prob)
 
 
 def beam_search(model: captioner.AttentionCaptioner, features, max_steps: int,
@@ -100,12 +103,12 @@ def beam_search(model: captioner.AttentionCaptioner, features, max_steps: int,
   if beam_width < 1:
     raise ValueError(f"config.eval.beam_width must be >= 1, got {beam_width}.")
   alpha = check_length_penalty(length_penalty_alpha)
-  maps = captioner.feature_list(features, model.num_depths)
+  maps = captioner.feature_list(features, model.num_scales)
   width = beam_width
   state = model.initial_state(maps, width)  # row b*W+w: beam w of image b.
   batch = tf.shape(maps[0])[0]
   vocab = model.vocab_size
-  words = tf.fill([batch * width], captioner.START)
+  words = tf.fill([batch * width], START)
   # Only beam 0 is live at first, so the W beams do not start as copies.
   scores = tf.tile(tf.concat([[0.0], tf.fill([width - 1], _NEG)], 0)[None],
                    [batch, 1])
@@ -113,7 +116,7 @@ def beam_search(model: captioner.AttentionCaptioner, features, max_steps: int,
   lengths = tf.zeros([batch, width], tf.int32)  # Words incl. <end>.
   ids = tf.zeros([batch, width, 0], tf.int32)
   locations = tf.zeros([batch, width, 0, 2])
-  depths = tf.zeros([batch, width, 0], tf.int32)
+  scales = tf.zeros([batch, width, 0], tf.int32)
   # A finished beam may only continue with <pad>, at no cost.
   pad_only = tf.concat([[0.0], tf.fill([vocab - 1], _NEG)], 0)
   seeds = _step_seeds(seed, max_steps)
@@ -143,11 +146,11 @@ def beam_search(model: captioner.AttentionCaptioner, features, max_steps: int,
     ids = tf.concat([keep(ids), word[..., None]], axis=2)
     locations = tf.concat([keep(locations), keep(tf.reshape(
         action.location, [batch, width, 1, 2]))], axis=2)
-    depths = tf.concat([keep(depths), keep(tf.reshape(
+    scales = tf.concat([keep(scales), keep(tf.reshape(
         action.scale, [batch, width, 1]))], axis=2)
-    finished = keep(finished) | tf.equal(word, captioner.END)
+    finished = keep(finished) | tf.equal(word, END)
     words = tf.reshape(word, [-1])
-  return Decoded(ids[:, 0], locations[:, 0], depths[:, 0], scores[:, 0])
+  return Decoded(ids[:, 0], locations[:, 0], scales[:, 0], scores[:, 0])
 
 
 def decode(model, features, max_steps: int, beam_width: int = 1,
@@ -162,7 +165,7 @@ def decode(model, features, max_steps: int, beam_width: int = 1,
 
 
 def to_strings(ids, vocab) -> list[str]:
-  """Decoded ids [B, S] -> captions via `pipelines.flickr8k.Vocabulary`."""
+  """Decoded ids [B, S] -> captions via `pipelines.flickr8k_vocab.Vocabulary`."""
   return [vocab.decode(row) for row in _numpy(ids)]
 
 

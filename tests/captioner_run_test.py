@@ -1,4 +1,4 @@
-"""wsram_tf/train_captions.py: a tiny synthetic captioning run, end to end."""
+"""The captioner through wsram_tf/run.py: a tiny synthetic run, end to end."""
 
 import json
 import os
@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from configs import captions as caption_configs
 from pipelines import synthetic_captions
-from wsram_tf import train_captions
+from wsram_tf import run
+from wsram_tf.captioner import application
 
 
 def tiny_digits(num: int = 30):
@@ -46,7 +47,7 @@ class TrainAndEvaluateTest(tf.test.TestCase):
                                 image_size=64, seed=0)
     config = tiny_run_config(data_dir, os.path.join(root, "cache"))
     workdir = os.path.join(root, "work")
-    results = train_captions.train_and_evaluate(config, workdir)
+    results = run.train_and_evaluate(config, workdir)
     with open(os.path.join(workdir, "results.json")) as f:
       written = json.load(f)
     self.assertEqual(written["train_steps"], 2)
@@ -57,6 +58,8 @@ class TrainAndEvaluateTest(tf.test.TestCase):
     self.assertLen(written["examples"], 2)
     self.assertIsInstance(written["examples"][0]["caption"], str)
     self.assertEqual(results["bleu_1"], written["bleu_1"])
+    exported = tf.saved_model.load(os.path.join(workdir, "export"))
+    self.assertIn("serve_uint8", exported.signatures)
 
 
 class CheckConfigTest(tf.test.TestCase):
@@ -70,7 +73,7 @@ class CheckConfigTest(tf.test.TestCase):
       section, name = field.split(".")
       config[section][name] = value
       with self.assertRaisesRegex(ValueError, message):
-        train_captions.check_config(config)
+        application.check_config(config)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""train_and_evaluate and the CLI: end to end on tiny idx MNIST, resume, profiling."""
+"""wsram_tf/run.py and the CLI: end to end on tiny idx MNIST, resume, profiling."""
 
 import glob
 import json
@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from configs import mnist as mnist_configs
 from tests import toy_data
-from wsram_tf import train
+from wsram_tf import run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,6 +30,8 @@ def tiny_config(mnist_dir: str, **train_fields):
     # These tests are about the loop around the step; XLA compiles would
     # only add minutes (the CLI test and model_test cover XLA).
     config.train.jit_compile = False
+    # The CLI test checks the export at the end of training.
+    config.train.export = False
     config.train.update(train_fields)
   return config
 
@@ -70,9 +72,9 @@ class TrainTest(tf.test.TestCase):
                            toy_data.random_mnist_arrays(80, 24))
 
   def _with_callbacks(self, *extra):
-    original = train.callbacks_for
+    original = run.callbacks_for
     return mock.patch.object(
-        train, "callbacks_for",
+        run, "callbacks_for",
         lambda *args: original(*args) + list(extra))
 
   def test_cli_runs_tiny_end_to_end(self):
@@ -93,6 +95,8 @@ class TrainTest(tf.test.TestCase):
       self.assertIn(key, results)
     self.assertEqual(results["train_steps"], 4)
     self.assertStartsWith(results["data_source"], "idx:")
+    exported = tf.saved_model.load(os.path.join(workdir, "export"))
+    self.assertIn("serve_sampled", exported.signatures)
     self.assertBetween(results["test_error"], 0.0, 1.0)
 
   def test_cli_rejects_a_misspelt_field(self):
@@ -110,12 +114,12 @@ class TrainTest(tf.test.TestCase):
     config = tiny_config(self.mnist_dir, num_train_steps=6, steps_per_epoch=3,
                          checkpoint_every_steps=2)
     with self._with_callbacks(KillAt(4)), self.assertRaises(KeyboardInterrupt):
-      train.train_and_evaluate(config, workdir)
+      run.train_and_evaluate(config, workdir)
     self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
 
     recorder = StepRecorder()
     with self._with_callbacks(recorder):
-      results = train.train_and_evaluate(config, workdir)
+      results = run.train_and_evaluate(config, workdir)
     self.assertEqual(recorder.first_step, 4)
     self.assertEqual(recorder.batches, 2)
     self.assertEqual(results["train_steps"], 6)
@@ -125,27 +129,27 @@ class TrainTest(tf.test.TestCase):
     # resumed run must continue the train stream, not restart it.
     config = tiny_config(self.mnist_dir, num_train_steps=6, steps_per_epoch=3,
                          checkpoint_every_steps=2)
-    straight = train.train_and_evaluate(config, self.create_tempdir().full_path)
+    straight = run.train_and_evaluate(config, self.create_tempdir().full_path)
     workdir = self.create_tempdir().full_path
     with self._with_callbacks(KillAt(4)), self.assertRaises(KeyboardInterrupt):
-      train.train_and_evaluate(config, workdir)
-    resumed = train.train_and_evaluate(config, workdir)
+      run.train_and_evaluate(config, workdir)
+    resumed = run.train_and_evaluate(config, workdir)
     self.assertAllClose(resumed["test_log_likelihood"],
                         straight["test_log_likelihood"], rtol=1e-6, atol=0)
 
   def test_finished_run_restarted_does_not_train_again(self):
     workdir = self.create_tempdir().full_path
     config = tiny_config(self.mnist_dir)
-    train.train_and_evaluate(config, workdir)
+    run.train_and_evaluate(config, workdir)
     recorder = StepRecorder()
     with self._with_callbacks(recorder):
-      results = train.train_and_evaluate(config, workdir)
+      results = run.train_and_evaluate(config, workdir)
     self.assertEqual(recorder.batches, 0)
     self.assertEqual(results["train_steps"], config.train.num_train_steps)
 
   def test_best_and_last_checkpoints_are_kept(self):
     workdir = self.create_tempdir().full_path
-    train.train_and_evaluate(tiny_config(self.mnist_dir), workdir)
+    run.train_and_evaluate(tiny_config(self.mnist_dir), workdir)
     checkpoints = os.path.join(workdir, "checkpoints")
     self.assertTrue(os.path.exists(os.path.join(checkpoints,
                                                 "best.weights.h5")))
@@ -154,7 +158,7 @@ class TrainTest(tf.test.TestCase):
 
   def test_profile_steps_write_a_trace(self):
     workdir = self.create_tempdir().full_path
-    train.train_and_evaluate(
+    run.train_and_evaluate(
         tiny_config(self.mnist_dir, profile_steps="2,3"), workdir)
     traces = glob.glob(os.path.join(workdir, "tensorboard", "**", "*.xplane.pb"),
                        recursive=True)
@@ -164,7 +168,7 @@ class TrainTest(tf.test.TestCase):
     workdir = self.create_tempdir().full_path
     recorder = StepRecorder()
     with self._with_callbacks(recorder):
-      results = train.train_and_evaluate(
+      results = run.train_and_evaluate(
           tiny_config(self.mnist_dir, steps_per_execution=2), workdir)
     self.assertEqual(results["train_steps"], 4)
     self.assertEqual(recorder.batches, 2)  # Callbacks see each call once.
@@ -174,7 +178,7 @@ class TrainTest(tf.test.TestCase):
 
   def test_profile_start_inside_a_multi_step_call_still_traces(self):
     workdir = self.create_tempdir().full_path
-    train.train_and_evaluate(
+    run.train_and_evaluate(
         tiny_config(self.mnist_dir, profile_steps="2,3",
                     steps_per_execution=2), workdir)
     traces = glob.glob(os.path.join(workdir, "tensorboard", "**", "*.xplane.pb"),
@@ -188,7 +192,14 @@ class TrainTest(tf.test.TestCase):
                          ({"strategy": "tpu"}, "strategy"),
                          ({"profile_steps": "9,3"}, "profile_steps")):
       with self.assertRaisesRegex(ValueError, name):
-        train.check_config(tiny_config(self.mnist_dir, **fields))
+        run.check_config(tiny_config(self.mnist_dir, **fields))
+
+  def test_unknown_task_names_the_valid_ones(self):
+    config = tiny_config(self.mnist_dir)
+    config.task = "translator"
+    with self.assertRaisesRegex(ValueError,
+                                "'translator'.*classifier, captioner"):
+      run.check_config(config)
 
 
 if __name__ == "__main__":

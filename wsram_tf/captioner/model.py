@@ -1,21 +1,21 @@
-"""Hard-attention captioner of paper §5.2 (DESIGN.md §5): VAR or WS-RAM.
+"""Hard-attention captioner of paper §5.2 (docs/design.md §5): VAR or WS-RAM.
 
-At word step t the attention draws a depth s_t (Categorical over the K feature
-maps, the "scale") and a location l_t (Gaussian, (row, col) in [-1, 1]) from
+At word step t the attention draws a scale s_t (Categorical over the K feature
+maps, shallow first) and a location l_t (Gaussian, (row, col) in [-1, 1]) from
 the decoder state h_{t-1} with the same `distributions.ActionHead` as the MNIST
 model, reads the single feature vector at the nearest cell of map s_t (a
-gather: the cost does not grow with the map size), projects it with a per-depth
+gather: the cost does not grow with the map size), projects it with a per-scale
 Dense, and an LSTM takes [embed(y_{t-1}), glimpse] and emits y_t.
 
     log p(y|a)  = sum_t mask_t log p(y_t | y_<t, a_<=t, I)
     log p(a)    = sum_t mask_t log p(a_t | h_{t-1})
 
-with mask_t = 0 after <end> (`caption_mask`). The estimators of DESIGN.md
-§2 apply unchanged with y = the caption (`objectives.wsram_losses`,
-`var_losses`). The inference network q(a_t | word, sg(h_{t-1})) is
-`networks.InferenceNetwork` with the vocabulary as its "classes"; its word is
-the one being predicted (`model.inference_word = "current"`) or the preceding
-one ("previous").
+with mask_t = 0 after <end> (`caption_mask`). The estimators of
+docs/design.md §2 apply unchanged with y = the caption
+(`objectives.wsram_losses`, `var_losses`). The inference network
+q(a_t | word, sg(h_{t-1})) is `inference_network.InferenceNetwork` with the
+vocabulary as its "classes"; its word is the one being predicted
+(`model.inference_word = "current"`) or the preceding one ("previous").
 
 Inputs are dicts {"features_k": [B, h_k, w_k, c_k]} (shallow maps first) and
 caption ids [B, T] = <start> w_1 .. <end> <pad>..; the S = T - 1 word steps
@@ -27,15 +27,22 @@ from typing import NamedTuple, Optional, Sequence
 import keras
 import tensorflow as tf
 
+from pipelines.flickr8k_vocab import END
+from pipelines.flickr8k_vocab import PAD
 from wsram_tf import distributions
 from wsram_tf import exploration
-from wsram_tf import networks
 from wsram_tf import variants
 from wsram_tf import wake_sleep_model
 
-PROPOSALS = ("prior", "inference", "mode")
 INFERENCE_WORDS = ("current", "previous")
-PAD, START, END = 0, 1, 2  # pipelines.flickr8k.Vocabulary ids.
+
+
+def check_inference_word(word: str) -> str:
+  """`word` if it is one of INFERENCE_WORDS; else an error naming them."""
+  if word not in INFERENCE_WORDS:
+    raise ValueError(f"config.model.inference_word: unknown {word!r}; valid: "
+                     f"{INFERENCE_WORDS}.")
+  return word
 
 
 class CaptionRollout(NamedTuple):
@@ -47,9 +54,9 @@ class CaptionRollout(NamedTuple):
   baseline_steps: Optional[tf.Tensor]  # [B, M, S] VAR+c baseline, else None.
   entropy_steps: tf.Tensor  # [B, M, S] mask * entropy of p(a_t).
   locations: tf.Tensor  # [B, M, S, 2] glimpse centres.
-  depths: tf.Tensor  # [B, M, S] int32 index of the feature map read.
+  scales: tf.Tensor  # [B, M, S] int32 index of the feature map read.
   location_means: tf.Tensor  # [B, M, S, 2] means of p(l_t).
-  depth_probs: tf.Tensor  # [B, M, S, K] probabilities of p(k_t).
+  scale_probs: tf.Tensor  # [B, M, S, K] probabilities of p(s_t).
   mask: tf.Tensor  # [B, S] float, 1 for words up to and incl. <end>.
 
 
@@ -98,37 +105,29 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
     self.config = config
     self.variant = variants.parse_variant(config.variant)
     m = config.model
-    if m.inference_word not in INFERENCE_WORDS:
-      raise ValueError(f"config.model.inference_word: unknown "
-                       f"{m.inference_word!r}; valid: {INFERENCE_WORDS}.")
+    check_inference_word(m.inference_word)
     self.feature_shapes = tuple(tuple(int(d) for d in s)
                                 for s in feature_shapes)
     if not self.feature_shapes or any(len(s) != 3 for s in self.feature_shapes):
       raise ValueError("captioner: feature_shapes must be (h, w, c) per map, "
                        f"got {feature_shapes}.")
-    self.num_depths = len(self.feature_shapes)
+    self.num_scales = len(self.feature_shapes)
     self.vocab_size = int(vocab_size)
     self.seed_generator = keras.random.SeedGenerator(config.seed)
     hidden = m.hidden_size
     self.projections = [keras.layers.Dense(hidden, activation="relu",
                                            name=f"project_{k}")
-                        for k in range(self.num_depths)]
+                        for k in range(self.num_scales)]
     self.init_h = keras.layers.Dense(hidden, activation="tanh", name="init_h")
     self.init_c = keras.layers.Dense(hidden, activation="tanh", name="init_c")
     self.embedding = keras.layers.Embedding(
         self.vocab_size, m.word_embedding_size, name="word_embedding")
     self.lstm = keras.layers.LSTMCell(hidden, name="lstm")
     self.action_head = distributions.ActionHead(
-        self.num_depths, m.location_std, m.learn_location_std, name="action")
+        self.num_scales, m.location_std, m.learn_location_std, name="action")
     self.word_head = keras.layers.Dense(self.vocab_size, name="words")
-    self.baseline_head = None
-    if self.variant.estimator == "var" and self.variant.control_variates:
-      self.baseline_head = keras.layers.Dense(1, name="baseline")
-    self.inference = None
-    if self.variant.inference_net:
-      self.inference = networks.InferenceNetwork(
-          hidden, self.vocab_size, m.word_embedding_size, self.num_depths,
-          m.location_std, m.learn_location_std, name="inference")
+    self.add_estimator_layers(hidden, self.vocab_size, m.word_embedding_size,
+                              self.num_scales, m)
     names = ("loss", "bound", "ess", "word_nll", "baseline_loss")
     self.train_trackers = {n: keras.metrics.Mean(name=n) for n in names}
     self.nll_tracker = keras.metrics.Mean(name="prior_word_nll")
@@ -166,7 +165,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
     """Projected feature vector at the action's cell: [rows, hidden].
 
     Row r belongs to image r // samples, so maps are never tiled M times.
-    Every depth is gathered (one vector each) and the chosen one kept.
+    Every scale's map is gathered (one vector each) and the chosen one kept.
     """
     rows = tf.shape(action.scale)[0]
     image = tf.range(rows) // samples
@@ -194,12 +193,8 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
               proposal: str = "prior", temperature: float = 1.0,
               seed=None) -> CaptionRollout:
     """S = T-1 word steps for `num_samples` action sequences per caption."""
-    if proposal not in PROPOSALS:
-      raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}")
-    if proposal == "inference" and self.inference is None:
-      raise ValueError(f"variant {self.variant.name!r}: the inference proposal "
-                       "needs an inference network (a +q variant).")
-    maps = feature_list(features, self.num_depths)
+    self.check_proposal(proposal, captions)
+    maps = feature_list(features, self.num_scales)
     captions = tf.cast(captions, tf.int32)
     steps = captions.shape[1] - 1
     if steps < 1:
@@ -217,7 +212,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
     repeated_mask = tf.repeat(mask, samples, axis=0)
     state = self.initial_state(maps, samples)
     out = {k: [] for k in ("prior", "proposal", "word", "baseline", "entropy",
-                           "location", "depth", "mean", "probs")}
+                           "location", "scale", "mean", "probs")}
     for t in range(steps):
       previous, target = repeated[:, t], repeated[:, t + 1]
       step_mask = repeated_mask[:, t]
@@ -233,7 +228,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
       out["proposal"].append(step_mask * sampler.log_prob(action))
       out["entropy"].append(step_mask * prior.entropy())
       out["location"].append(action.location)
-      out["depth"].append(action.scale)
+      out["scale"].append(action.scale)
       out["mean"].append(prior.params.location_mean)
       out["probs"].append(tf.nn.softmax(prior.params.scale_logits))
       if self.baseline_head is not None:
@@ -246,8 +241,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
               labels=target, logits=logits))
 
     def fold(x):  # S tensors [B*M, ...] -> [B, M, S, ...]
-      x = tf.stack(x, axis=1)
-      return tf.reshape(x, tf.concat([[batch, samples], tf.shape(x)[1:]], 0))
+      return wake_sleep_model.fold(x, batch, samples)
 
     word_log_probs = fold(out["word"])
     log_likelihood = tf.reduce_sum(word_log_probs, axis=-1)
@@ -264,50 +258,26 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
         baseline_steps=baseline,
         entropy_steps=fold(out["entropy"]),
         locations=fold(out["location"]),
-        depths=fold(out["depth"]),
+        scales=fold(out["scale"]),
         location_means=fold(out["mean"]),
-        depth_probs=fold(out["probs"]),
+        scale_probs=fold(out["probs"]),
         mask=mask)
 
   # -- training and evaluation ----------------------------------------------
 
-  def compute_losses(self, features, captions, seed=None):
-    """The variant's losses on one batch: (loss_theta, loss_eta, stats, out)."""
-    o = self.config.objective
-    proposal = "inference" if self.variant.inference_net else "prior"
-    out = self.rollout(features, captions, o.num_samples, proposal,
-                       o.temperature, seed)
-    losses = variants.variant_losses(
-        self.variant, out.log_prior_steps, out.log_proposal_steps,
-        out.log_likelihood, out.baseline_steps, out.entropy_steps,
-        o.entropy_weight)
-    loss_theta = losses.loss_theta
-    if o.coverage_weight:
-      steps = out.mask.shape[1]
-      loss_theta += o.coverage_weight * exploration.coverage_penalty(
-          tf.reshape(out.location_means, [-1, steps, 2]),
-          tf.reshape(out.depth_probs, [-1, steps, self.num_depths]),
-          tf.repeat(out.mask, o.num_samples, axis=0))
-    words = tf.maximum(tf.reduce_sum(out.mask), 1.0)
-    stats = {"loss": losses.objective,
-             "bound": tf.reduce_mean(losses.bound),
-             "ess": tf.reduce_mean(losses.ess),
-             "baseline_loss": losses.baseline_loss,
-             # Per-word NLL of the training proposal's samples.
-             "word_nll": -tf.reduce_sum(tf.reduce_mean(
-                 tf.stop_gradient(out.log_likelihood), 1)) / words}
-    return loss_theta, losses.loss_eta, stats, out
+  def coverage_penalty(self, rollout: CaptionRollout) -> tf.Tensor:
+    # Only word steps up to <end> count: padding's actions are never used.
+    steps = rollout.mask.shape[1]
+    return exploration.coverage_penalty(
+        tf.reshape(rollout.location_means, [-1, steps, 2]),
+        tf.reshape(rollout.scale_probs, [-1, steps, self.num_scales]),
+        tf.repeat(rollout.mask, self.config.objective.num_samples, axis=0))
 
-  def train_step(self, data):
-    features, captions, _ = keras.utils.unpack_x_y_sample_weight(data)
-    with tf.GradientTape() as tape:
-      loss_theta, loss_eta, stats, _ = self.compute_losses(
-          features, captions, self.seed_generator.next())
-      total = self.replica_loss(loss_theta, loss_eta)
-    self.apply_update(tape, total)
-    for name, value in stats.items():
-      self.train_trackers[name].update_state(value)
-    return {name: t.result() for name, t in self.train_trackers.items()}
+  def rollout_stats(self, rollout: CaptionRollout) -> dict:
+    """Per-word NLL of the training proposal's samples."""
+    words = tf.maximum(tf.reduce_sum(rollout.mask), 1.0)
+    return {"word_nll": -tf.reduce_sum(tf.reduce_mean(
+        tf.stop_gradient(rollout.log_likelihood), 1)) / words}
 
   def caption_log_likelihood(self, features, captions, num_samples: int,
                              deterministic: bool = False, seed=None):
@@ -331,7 +301,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
 
   def call(self, features, training=False):
     """Initial decoder state: a cheap forward pass that touches the inputs."""
-    return self.initial_state(feature_list(features, self.num_depths)).h
+    return self.initial_state(feature_list(features, self.num_scales)).h
 
   @property
   def metrics(self):
@@ -340,17 +310,8 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
 
 def build_captioner(config, feature_shapes, vocab_size: int
                     ) -> AttentionCaptioner:
-  """A built, compiled captioner with one Adam for theta and one for eta."""
-  t = config.train
-  clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
+  """A built captioner compiled for config.train (one Adam each, theta, eta)."""
   model = AttentionCaptioner(config, feature_shapes, vocab_size,
                              name="captioner")
   model.build()
-  model.compile(
-      optimizer=keras.optimizers.Adam(t.learning_rate, **clip),
-      eta_optimizer=keras.optimizers.Adam(t.inference_learning_rate, **clip),
-      jit_compile=t.jit_compile,
-      steps_per_execution=t.steps_per_execution)
-  return model
-
-
+  return model.compile_for_training(config.train)

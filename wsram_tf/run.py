@@ -1,33 +1,63 @@
-"""train_and_evaluate(config, workdir): build data and model, fit, test, write results.
+"""train_and_evaluate(config, workdir): what every experiment does.
+
+Check the config, pick the strategy, seed once, build under the strategy's
+scope, restore and fit (resuming mid-epoch, where the train stream left off),
+run the shared callbacks, save the final weights, evaluate, export and write
+results.json. What differs between experiments comes from the `Application`
+that `config.task` names (`wsram_tf/tasks.py`): its data, model, extra
+callbacks, evaluation, the metric that picks the best checkpoint and its
+exporter.
 
 Work directory layout:
-  config.json        the full config (written by main.py)
+  config.json        the full config
   metrics.csv        one row per epoch
   tensorboard/       scalars, glimpse pictures, profiler traces
   checkpoints/       ckpt-<step> backups for resume, best.weights.h5
   final.weights.h5   weights after the last step
-  results.json       test error and log-likelihood, steps, source, time
+  export/            the SavedModel (config.train.export)
+  results.json       the application's test results, steps, variant, time
+  (and whatever the application adds, e.g. the captioner's vocab.json)
 """
 
 import json
 import os
 import time
+from typing import Any, Callable, NamedTuple
 
 from absl import logging
 import keras
 import tensorflow as tf
 
-from pipelines import mnist as mnist_pipeline
 from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import checkpoints
-from wsram_tf import model as model_lib
+from wsram_tf import tasks
 from wsram_tf import variants
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
-def check_config(config) -> None:
-  """Fails before any work on settings that cannot run, naming the field."""
+class Application(NamedTuple):
+  """What one kind of experiment supplies to the run skeleton."""
+  check_config: Callable[[Any], None]  # Its own settings; raise naming them.
+  # (config, workdir) -> data with .train_from(k) and .validation.
+  make_data: Callable[[Any, str], Any]
+  build_model: Callable[[Any, Any], keras.Model]  # (config, data), compiled.
+  # (config, workdir, data) -> callbacks after the scalars (pictures).
+  extra_callbacks: Callable[[Any, str, Any], list]
+  # (config, data) -> (inputs, targets): the gradient-variance batch.
+  fixed_batch: Callable[[Any, Any], tuple]
+  evaluate: Callable[[Any, Any, Any], dict]  # (model, config, data) results.
+  best_metric: str  # Validation log (lower is better) of best.weights.h5.
+  # (model, config, data, export_dir) at the end of training.
+  export_trained: Callable[[Any, Any, Any, str], str]
+  # (workdir, config, weights, export_dir, sampled) for `wsram_tf.export`.
+  export_run: Callable[[str, Any, Any, str, bool], str]
+
+
+def check_config(config) -> "Application":
+  """The application of `config`; fails before any work on settings that
+  cannot run, naming the field."""
+  application = tasks.application(config.task)
   variants.parse_variant(config.variant)
   t = config.train
   if t.num_train_steps < 1 or t.steps_per_epoch < 1:
@@ -45,7 +75,7 @@ def check_config(config) -> None:
   # divide would silently be skipped or shifted.
   intervals = {"steps_per_epoch": t.steps_per_epoch,
                "checkpoint_every_steps": t.checkpoint_every_steps,
-               "grad_var_every_steps": t.get("grad_var_every_steps", 0)}
+               "grad_var_every_steps": t.grad_var_every_steps}
   for field, value in intervals.items():
     if value % k:
       raise ValueError(
@@ -60,6 +90,8 @@ def check_config(config) -> None:
                      " must be >= 1.")
   if config.objective.temperature <= 0:
     raise ValueError("config.objective.temperature must be > 0.")
+  application.check_config(config)
+  return application
 
 
 def profile_steps(config):
@@ -86,34 +118,31 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   return tf.distribute.get_strategy()
 
 
-def callbacks_for(config, workdir: str, data) -> list:
+def callbacks_for(application: Application, config, workdir: str,
+                  data) -> list:
   """The callbacks of a run, in the order they must run."""
   t = config.train
   logdir = os.path.join(workdir, "tensorboard")
   checkpoint_dir = os.path.join(workdir, "checkpoints")
-  # Fixed validation canvases: the same in every run (pipelines/mnist.py).
-  images, labels = next(iter(data.validation.unbatch().batch(
-      min(t.batch_size, data.num_validation)).take(1)))
   callbacks = [
       # First: it raises before a poisoned step reaches any checkpoint below.
       callbacks_lib.StopOnNonFinite(),
       keras.callbacks.CSVLogger(os.path.join(workdir, "metrics.csv"),
                                 append=True),
       callbacks_lib.EpochScalars(logdir, config),
+      *application.extra_callbacks(config, workdir, data),
   ]
-  if t.glimpse_every_epochs:
-    callbacks.append(callbacks_lib.GlimpsePictures(
-        images[:8], labels[:8], logdir, t.glimpse_every_epochs,
-        workdir=workdir, seed=config.seed))
   if t.grad_var_every_steps:
+    inputs, targets = application.fixed_batch(config, data)
     callbacks.append(callbacks_lib.GradientVariance(
-        images, labels, t.grad_var_every_steps, t.grad_var_draws, logdir,
+        inputs, targets, t.grad_var_every_steps, t.grad_var_draws, logdir,
         workdir=workdir, seed=config.seed))
   if profile_steps(config):
     callbacks.append(callbacks_lib.ProfileSteps(logdir, *profile_steps(config)))
   callbacks += [
       checkpoints.BestCheckpoint(
-          os.path.join(checkpoint_dir, "best.weights.h5")),
+          os.path.join(checkpoint_dir, "best.weights.h5"),
+          monitor=application.best_metric),
       checkpoints.ResumableCheckpoint(checkpoint_dir, t.checkpoint_every_steps),
   ]
   return callbacks
@@ -150,36 +179,34 @@ def fit(model, config, train_from, validation_data, callbacks) -> int:
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config` into `workdir`; returns (and writes) results.json."""
-  check_config(config)
+  application = check_config(config)
   os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
   start = time.time()
   keras.utils.set_random_seed(config.seed)
   strategy = make_strategy(config.train.strategy)
-  data = mnist_pipeline.make_datasets(config)
-  logging.info("MNIST source: %s (%d train, %d validation, %d test)",
-               data.source, data.num_train, data.num_validation, data.num_test)
+  data = application.make_data(config, workdir)
   with strategy.scope():
-    model = model_lib.build_model(config, data.image_shape)
+    model = application.build_model(config, data)
   steps = fit(model, config, data.train_from, data.validation,
-              callbacks_for(config, workdir, data))
+              callbacks_for(application, config, workdir, data))
   model.save_weights(os.path.join(workdir, "final.weights.h5"))
 
-  test = model.evaluate(data.test, return_dict=True, verbose=0)
   results = {
       "variant": config.variant,
       "preset": config.preset,
-      "test_error": float(test["error"]),
-      "test_log_likelihood": float(test["log_likelihood"]),
-      "test_samples": 1 if config.eval.deterministic else config.eval.num_samples,
+      **application.evaluate(model, config, data),
       "train_steps": steps,
-      "wall_seconds": time.time() - start,
-      "data_source": data.source,
-      "num_test": data.num_test,
       "strategy": config.train.strategy,
       "replicas": strategy.num_replicas_in_sync,
-      "tensorflow": tf.__version__,
   }
+  if config.train.export:
+    application.export_trained(model, config, data,
+                               os.path.join(workdir, "export"))
+  results.update(wall_seconds=time.time() - start, tensorflow=tf.__version__)
   with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump(results, f, indent=2)
-  logging.info("Results: %s", results)
+  logging.info("Results: %s", {k: v for k, v in results.items()
+                               if k != "examples"})
   return results

@@ -1,15 +1,14 @@
-"""The layers of the prediction and inference networks (DESIGN.md §1, paper Fig. 1).
+"""The layers of the classifier's prediction network (docs/design.md §1, paper Fig. 1).
 
 Prediction network (theta): glimpse encoder -> ReLU recurrent layer 1 ->
 ReLU recurrent layer 2; the low-resolution context initialises layer 2; the
-action head reads layer 2, the class head reads layer 1. Inference network
-(eta): q(a_n | y, a_<n, I) from [stop_gradient(r2_{n-1}), embed(y)].
+action head reads layer 2, the class head reads layer 1. The inference
+network (eta) is shared with the captioner: `wsram_tf/inference_network.py`.
 """
 
 import keras
 import tensorflow as tf
 
-from wsram_tf import distributions
 
 
 class ReLURNNCell(keras.layers.Layer):
@@ -71,39 +70,3 @@ class GlimpseEncoder(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "units": self.units,
             "num_scales": self.num_scales, "what_units": self.what_units}
-
-
-class InferenceNetwork(keras.layers.Layer):
-  """q(a_n | y, a_<n, I, eta): sees the label, proposes where to look."""
-
-  def __init__(self, units: int, num_classes: int, embedding_size: int,
-               num_scales: int, location_std: float,
-               learn_location_std: bool = False, **kwargs):
-    super().__init__(**kwargs)
-    self.config_args = dict(
-        units=units, num_classes=num_classes, embedding_size=embedding_size,
-        num_scales=num_scales, location_std=location_std,
-        learn_location_std=learn_location_std)
-    self.embedding = keras.layers.Embedding(
-        num_classes, embedding_size, name="label_embedding")
-    self.hidden = keras.layers.Dense(units, activation="relu", name="hidden")
-    self.head = distributions.ActionHead(
-        num_scales, location_std, learn_location_std, name="action")
-
-  def build(self, input_shape):
-    state_shape, _ = input_shape
-    units = self.config_args["units"]
-    self.embedding.build((None,))
-    self.hidden.build(
-        (None, state_shape[-1] + self.config_args["embedding_size"]))
-    self.head.build((None, units))
-
-  def call(self, inputs) -> distributions.ActionParams:
-    state, labels = inputs
-    # The stop_gradient keeps eta's loss from training theta (DESIGN.md §1).
-    features = tf.concat(
-        [tf.stop_gradient(state), self.embedding(labels)], axis=-1)
-    return self.head(self.hidden(features))
-
-  def get_config(self):
-    return {**super().get_config(), **self.config_args}

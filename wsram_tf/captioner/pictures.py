@@ -2,57 +2,55 @@
 
 One panel per decoded word: the image with a box on the feature-map cell the
 attention read for that word, titled "t. word (map k)". The box is exactly the
-cell `captioner.cell_indices` gathers: a cell of map k covers H / h_k x W / w_k
+cell `model.cell_indices` gathers: a cell of map k covers H / h_k x W / w_k
 image pixels, so deeper (coarser) maps draw bigger boxes. Panels are laid out
 in rows of `columns`, words up to and including <end>.
 
 `CaptionGlimpsePictures` draws a few fixed validation images during training
-(greedy words, attention at the prior's mode) to TensorBoard (`logdir/glimpses`,
-tag "caption_glimpses", step = epochs done) and, given `workdir`, to
-`<workdir>/glimpses/epoch_XXXX_img_YY.png`. `load_images` reads the JPEGs the
-way the feature cache did (squashed to the CNN's square input).
+(greedy words, attention at the prior's mode; tag "caption_glimpses", written
+by the shared `picture_callback.PictureCallback`). `load_images` reads the
+JPEGs the way the feature cache did (`feature_pyramid.resize_images`).
 """
 
-import os
 from typing import List, Optional, Sequence
 
-import keras
 # The Agg canvas directly, not pyplot: no display, no global backend switch.
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf import caption_decoding
-from wsram_tf import captioner
-from wsram_tf import pictures
+from pipelines import feature_pyramid
+from pipelines.flickr8k_vocab import END
+from wsram_tf import picture_callback
+from wsram_tf.captioner import decoding
 
-# One colour per depth (shallow first): saturated, visible on photographs.
-DEPTH_COLOURS = ((255, 48, 48), (48, 224, 48), (48, 144, 255), (255, 165, 0))
+# One colour per scale (shallow map first): saturated, visible on photographs.
+SCALE_COLOURS = ((255, 48, 48), (48, 224, 48), (48, 144, 255), (255, 165, 0))
 _TITLE_PIXELS = 22
 _PANEL_PIXELS = 160  # Rough side of one panel's image.
 _GAP = 4
 _LINE = 2  # Box outline thickness in panel pixels.
-_NAME = "caption_pictures.CaptionGlimpsePictures"
+_NAME = "pictures.CaptionGlimpsePictures"
 
 
-def cell_boxes(locations, depths, feature_shapes: Sequence[Sequence[int]],
+def cell_boxes(locations, scales, feature_shapes: Sequence[Sequence[int]],
                height: int, width: int) -> np.ndarray:
   """float [N, 4] (top, left, box height, box width) in image pixels.
 
-  The cell of map `depths[n]` nearest to `locations[n]` (as the captioner
+  The cell of map `scales[n]` nearest to `locations[n]` (as the captioner
   reads it), scaled from the map's h_k x w_k grid to the H x W image.
   """
   locations = np.asarray(locations, np.float32).reshape(-1, 2)
-  depths = np.asarray(depths).reshape(-1).astype(np.int64)
-  if len(depths) != len(locations):
-    raise ValueError(f"caption_pictures.cell_boxes: {len(locations)} locations"
-                     f" but {len(depths)} depths.")
-  if len(depths) and (depths.min() < 0 or depths.max() >= len(feature_shapes)):
-    raise ValueError(f"caption_pictures.cell_boxes: depths {depths.tolist()} "
+  scales = np.asarray(scales).reshape(-1).astype(np.int64)
+  if len(scales) != len(locations):
+    raise ValueError(f"pictures.cell_boxes: {len(locations)} locations"
+                     f" but {len(scales)} scales.")
+  if len(scales) and (scales.min() < 0 or scales.max() >= len(feature_shapes)):
+    raise ValueError(f"pictures.cell_boxes: scales {scales.tolist()} "
                      f"outside [0, {len(feature_shapes)}) feature maps.")
-  grid = np.array([[s[0], s[1]] for s in feature_shapes], np.float32)[depths]
-  # Same arithmetic as captioner.cell_indices.
+  grid = np.array([[s[0], s[1]] for s in feature_shapes], np.float32)[scales]
+  # Same arithmetic as model.cell_indices.
   cells = np.clip(np.floor((locations + 1.0) / 2.0 * grid), 0.0, grid - 1.0)
   size = np.array([height, width], np.float32) / grid
   return np.concatenate([cells * size, size], axis=1)
@@ -78,7 +76,7 @@ def _to_uint8_rgb(image) -> np.ndarray:
   if image.ndim == 2:
     image = image[..., None]
   if image.ndim != 3 or image.shape[-1] not in (1, 3):
-    raise ValueError("caption_pictures: image must be [H, W], [H, W, 1] or "
+    raise ValueError("pictures: image must be [H, W], [H, W, 1] or "
                      f"[H, W, 3], got shape {image.shape}.")
   if image.shape[-1] == 1:
     image = np.repeat(image, 3, axis=-1)
@@ -105,7 +103,7 @@ def draw_panel(image, box, colour) -> np.ndarray:
   return panel
 
 
-def draw_caption_glimpses(image, words: Sequence[str], locations, depths,
+def draw_caption_glimpses(image, words: Sequence[str], locations, scales,
                           feature_shapes: Sequence[Sequence[int]],
                           title: str = "", columns: int = 6) -> np.ndarray:
   """A grid of panels, one per word: uint8 RGB [H', W', 3].
@@ -115,7 +113,7 @@ def draw_caption_glimpses(image, words: Sequence[str], locations, depths,
       them (`load_images`).
     words: the word emitted at each step (N of them).
     locations: [>= N, 2] glimpse centres (row, col) in [-1, 1].
-    depths: [>= N] index of the feature map read for each word.
+    scales: [>= N] index of the feature map read for each word.
     feature_shapes: (h_k, w_k[, c_k]) per map, shallow first.
     title: one line above the grid (e.g. the whole caption).
     columns: panels per row.
@@ -125,17 +123,17 @@ def draw_caption_glimpses(image, words: Sequence[str], locations, depths,
   words = list(words)
   count = len(words)
   locations = np.asarray(locations, np.float32).reshape(-1, 2)[:count]
-  depths = np.asarray(depths).reshape(-1)[:count]
-  if len(depths) < count or len(locations) < count:
-    raise ValueError(f"caption_pictures: {count} words but only "
-                     f"{len(locations)} locations and {len(depths)} depths.")
-  boxes = cell_boxes(locations, depths, feature_shapes, height, width)
+  scales = np.asarray(scales).reshape(-1)[:count]
+  if len(scales) < count or len(locations) < count:
+    raise ValueError(f"pictures: {count} words but only "
+                     f"{len(locations)} locations and {len(scales)} scales.")
+  boxes = cell_boxes(locations, scales, feature_shapes, height, width)
   panels = []
-  for t, (word, box, depth) in enumerate(zip(words, boxes, depths)):
-    body = draw_panel(image, box, DEPTH_COLOURS[int(depth) % len(
-        DEPTH_COLOURS)])
+  for t, (word, box, scale) in enumerate(zip(words, boxes, scales)):
+    body = draw_panel(image, box, SCALE_COLOURS[int(scale) % len(
+        SCALE_COLOURS)])
     panels.append(np.concatenate(
-        [_title_strip(f"{t + 1}. {word} (map {int(depth)})", body.shape[1]),
+        [_title_strip(f"{t + 1}. {word} (map {int(scale)})", body.shape[1]),
          body]))
   if not panels:  # Nothing decoded: the bare image, so the grid is not empty.
     body = draw_panel(image, (0, 0, 0, 0), (255, 255, 255))
@@ -160,7 +158,7 @@ def step_words(ids, vocab) -> List[str]:
   words = []
   for i in np.asarray(ids).reshape(-1):
     words.append(vocab.words[int(i)])
-    if int(i) == captioner.END:
+    if int(i) == END:
       break
   return words
 
@@ -170,9 +168,9 @@ def load_images(paths: Sequence[str], image_size: int) -> np.ndarray:
   images = []
   for path in paths:
     if not tf.io.gfile.exists(path):
-      raise FileNotFoundError(f"caption_pictures: image not found: {path}")
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
-    image = tf.image.resize(image, (image_size, image_size), antialias=True)
+      raise FileNotFoundError(f"pictures: image not found: {path}")
+    image = feature_pyramid.resize_images(
+        tf.io.decode_jpeg(tf.io.read_file(path), channels=3), image_size)
     images.append(tf.cast(tf.clip_by_value(tf.round(image), 0, 255),
                           tf.uint8).numpy())
   return np.stack(images) if images else np.zeros(
@@ -187,11 +185,11 @@ def first_features(dataset: tf.data.Dataset, count: int) -> dict:
     if sum(int(b["features_0"].shape[0]) for b in parts) >= count:
       break
   if not parts:
-    raise ValueError("caption_pictures.first_features: the dataset is empty.")
+    raise ValueError("pictures.first_features: the dataset is empty.")
   return {k: tf.concat([b[k] for b in parts], 0)[:count] for k in parts[0]}
 
 
-class CaptionGlimpsePictures(keras.callbacks.Callback):
+class CaptionGlimpsePictures(picture_callback.PictureCallback):
   """Every `every_epochs` epochs and at train end, draws K fixed images.
 
   Args:
@@ -199,14 +197,14 @@ class CaptionGlimpsePictures(keras.callbacks.Callback):
     features: {"features_k": [K, h_k, w_k, c_k]} of those images.
     logdir: TensorBoard root (pictures go to `logdir/glimpses`).
     every_epochs: drawing period in epochs (>= 1).
-    vocab: `pipelines.flickr8k.Vocabulary` of the word ids.
+    vocab: `pipelines.flickr8k_vocab.Vocabulary` of the word ids.
     workdir: if given, PNGs go to `<workdir>/glimpses/`.
     max_steps: words decoded; default config.data.max_caption_length - 1.
   """
 
   def __init__(self, images, features, logdir: str, every_epochs: int, vocab,
                workdir: Optional[str] = None, max_steps: Optional[int] = None):
-    super().__init__()
+    super().__init__(_NAME, "caption_glimpses", logdir, every_epochs, workdir)
     self.images = np.asarray(images)
     if self.images.ndim != 4 or self.images.shape[-1] != 3:
       raise ValueError(f"{_NAME}: images must be [K, H, W, 3], got shape "
@@ -217,48 +215,19 @@ class CaptionGlimpsePictures(keras.callbacks.Callback):
                        f"[{len(self.images)}, h, w, c]}} dict.")
     self.features = {k: tf.convert_to_tensor(v, tf.float32)
                      for k, v in features.items()}
-    if (isinstance(every_epochs, bool) or not isinstance(every_epochs, int)
-        or every_epochs < 1):
-      raise ValueError(f"{_NAME}: every_epochs must be an int >= 1, got "
-                       f"{every_epochs!r}.")
-    self.every_epochs = every_epochs
     self.vocab = vocab
-    self.logdir = os.path.join(logdir, "glimpses")
-    self.png_dir = None if workdir is None else os.path.join(workdir,
-                                                             "glimpses")
     self.max_steps = max_steps
-    self._writer = None
-    self._epochs_done = 0
-    self._last_written = None
 
-  def on_epoch_end(self, epoch, logs=None):
-    self._epochs_done = epoch + 1
-    if self._epochs_done % self.every_epochs == 0:
-      self.write(self._epochs_done)
-
-  def on_train_end(self, logs=None):
-    if self._epochs_done and self._last_written != self._epochs_done:
-      self.write(self._epochs_done)
-    if self._writer is not None:
-      self._writer.close()
-      self._writer = None
-
-  def write(self, epoch: int) -> List[np.ndarray]:
-    """Draws the pictures of `epoch` now; returns them (uint8 RGB)."""
+  def draw(self, epoch: int) -> List[np.ndarray]:
     model = self.model
     steps = self.max_steps or model.config.data.max_caption_length - 1
-    out = caption_decoding.greedy_decode(model, self.features, steps)
+    out = decoding.greedy_decode(model, self.features, steps)
     ids = out.ids.numpy()
     drawn = []
     for k, image in enumerate(self.images):
       caption = self.vocab.decode(ids[k])
       drawn.append(draw_caption_glimpses(
           image, step_words(ids[k], self.vocab), out.locations[k].numpy(),
-          out.depths[k].numpy(), model.feature_shapes,
+          out.scales[k].numpy(), model.feature_shapes,
           title=f"epoch {epoch}: {caption}"))
-    if self._writer is None:
-      self._writer = tf.summary.create_file_writer(self.logdir)
-    pictures.write_pictures(self._writer, "caption_glimpses", drawn, epoch,
-                            self.png_dir)
-    self._last_written = epoch
     return drawn

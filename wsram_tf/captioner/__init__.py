@@ -1,0 +1,1 @@
+"""The captioner over frozen-CNN feature maps: model, decoding, pictures, export, BLEU."""

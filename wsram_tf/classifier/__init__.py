@@ -1,0 +1,1 @@
+"""The classifier on images: glimpse sensor, networks, model, pictures, export."""

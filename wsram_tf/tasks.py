@@ -1,0 +1,29 @@
+"""`config.task` -> the application that trains, evaluates and exports it.
+
+An application is a `run.Application` in its subpackage's `application`
+module. They are imported by name, only when asked for: the core never
+imports an application (nor, through it, `pipelines`) on its own.
+"""
+
+import importlib
+
+TASKS = {
+    "classifier": "wsram_tf.classifier.application",  # configs/mnist.py
+    "captioner": "wsram_tf.captioner.application",  # configs/captions.py
+}
+
+
+def task_of(config) -> str:
+  """config.task; for configs written before the field, inferred from data."""
+  task = config.get("task")
+  if task is None:
+    return "captioner" if config.data.name == "flickr8k" else "classifier"
+  return task
+
+
+def application(task: str):
+  """The `run.Application` of `task`; an unknown task names the valid ones."""
+  if task not in TASKS:
+    raise ValueError(f"config.task: unknown {task!r}; valid: "
+                     f"{', '.join(TASKS)}.")
+  return importlib.import_module(TASKS[task]).APPLICATION
