@@ -11,14 +11,14 @@ every glimpse of the batch read by one index into an `unfold` view, the
 location drawn from a Normal of fixed std, REINFORCE with a learned baseline,
 Adam. Two networks:
 
-- `ours`: the library's ram28 network and step (wsram_tf/networks.py,
-  model.py, objectives.var_losses; VAR+c draws no second rollout for the
+- `ours`: the library's ram28 network and step (wsram_tf/classifier/
+  networks.py and model.py, objectives.var_losses; VAR+c draws no second rollout for the
   train error): context view -> layer 2, glimpse encoder what/where/combine,
   two ReLU recurrences with identity-initialised recurrent kernels, action
   head on layer 2, class head on layer 1, per-step baseline on stopped
   layer 2, reward log p(y|a). Same layer shapes and parameter count as
-  `wsram_tf.model.build_model` (tests/torch_reference_test.py). The last
-  step's layer-2 update feeds nothing, so it is skipped, as XLA prunes it.
+  `wsram_tf.classifier.model.build_model` (tests/torch_reference_test.py).
+  The last step's layer-2 update feeds nothing, so it is skipped, as XLA prunes it.
 - `ram`: the widely used PyTorch RAM (kevinzakka/recurrent-visual-attention):
   glimpse fc P*P->128 and location fc 2->128, each then ->256 and summed, one
   ReLU core of 256, location net 256->128->2 (tanh) and baseline 256->1 on
