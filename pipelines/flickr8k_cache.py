@@ -147,9 +147,9 @@ def _weights_key(weights) -> str:
     return weights
   path = os.path.expanduser(weights)
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"config.backbone.weights: weights file {weights!r} "
-                            "not found (use 'imagenet', a local file, or '' "
-                            "for random).")
+    raise FileNotFoundError(f"config.backbone.weights: weights file "
+                            f"{weights!r} not found (use 'imagenet', a local "
+                            "file, or '' for random).")
   return "sha256:" + _file_sha256(path)
 
 
@@ -162,7 +162,7 @@ def _file_sha256(path: str) -> str:
 
 
 # --- the manifest ------------------------------------------------------------
-# {"version", "features": settings, "shapes": [[h, w, c]] per tap,
+# {"features": settings (with "version"), "shapes": [[h, w, c]] per tap,
 #  "rows": {split: [{"image": sha256, "fingerprints": [hex per tap]} or None]},
 #  "captions": what the ids were encoded from}. A None row has no valid maps.
 

@@ -14,11 +14,12 @@ same `Example`s, split names "train", "val", "test", sorted by file name.
 Every problem is collected before anything runs (PROBLEM_KINDS): by default a
 `Flickr8kError` (a ValueError) lists the first ten (file and line, or json
 entry and field) and the count; with `config.data.skip_bad` they are skipped
-and counted in the log. The official token file has captions for ~90 images that are in the image folder but in no
-split list: not bad data, only unused by the official splits, so by default
-(`config.data.unlisted_captions="skip"`) they are dropped with an INFO log;
-"error" makes them "unlisted_captions" problems. Captions of an image in no
-list and not in the folder are "unknown_image" problems.
+and counted in the log. The official token file has captions for ~90 images
+that are in the image folder but in no split list: not bad data, only unused
+by the official splits, so by default (`config.data.unlisted_captions="skip"`)
+they are dropped with an INFO log; "error" makes them "unlisted_captions"
+problems. Captions of an image in no list and not in the folder are
+"unknown_image" problems.
 
 Text files are read as UTF-8; a byte-order mark at the start is dropped. A
 line that is not UTF-8 is a "malformed_line" problem naming its line and

@@ -51,7 +51,7 @@ class FeatureCacheTest(tf.test.TestCase):
     return self._features(self._build()[0])
 
   def _repaint(self, names=None, seed=1):
-    """Rewrites images (all, or `names`) with new pixels under the same names."""
+    """Gives images (all, or `names`) new pixels under the same names."""
     for i, example in enumerate(e for s in flickr8k_reader.SPLITS
                                 for e in self.examples[s]):
       if names is None or os.path.basename(example.image_path) in names:
