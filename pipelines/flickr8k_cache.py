@@ -44,6 +44,7 @@ FORMAT_VERSION = 2
 # How an image becomes CNN input (`_load_image`); change it with the code.
 PREPROCESSING = "decode_jpeg(rgb) -> resize(bilinear, antialias, squashed)"
 _TMP_SUFFIX = ".tmp"
+_NAMED = 5  # Damaged map files named one by one in the log, per split.
 # What reading a damaged json or npy file raises (np.load parses a garbled
 # header with ast.literal_eval and tokenize).
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError,
@@ -258,7 +259,7 @@ def _stale_rows(cache_dir: str, split: str, images: list[str],
   """Rows whose maps are absent, of another image's bytes, or short."""
   rows, shapes = manifest["rows"][split], manifest["shapes"]
   itemsize = np.dtype(manifest["features"]["dtype"]).itemsize
-  stale, changed = [], 0
+  stale, changed, damaged = [], 0, []
   for row, image in enumerate(images):
     entry = rows[row] if row < len(rows) else None
     if entry is None or entry["image"] != image or not shapes:
@@ -270,12 +271,17 @@ def _stale_rows(cache_dir: str, split: str, images: list[str],
       expected = math.prod(shape) * itemsize
       size = os.path.getsize(path) if os.path.isfile(path) else None
       if size != expected:
-        logging.warning(
-            "Flickr8k feature cache: %s is %s, expected %d bytes; "
-            "recomputing it.", path,
-            "missing" if size is None else f"{size} bytes", expected)
+        damaged.append(f"{path} is "
+                       f"{'missing' if size is None else f'{size} bytes'}, "
+                       f"expected {expected} bytes")
         stale.append(row)
         break
+  # Each file by name, but a deleted folder is one line, not thousands.
+  for message in damaged[:_NAMED]:
+    logging.warning("Flickr8k feature cache: %s; recomputing it.", message)
+  if len(damaged) > _NAMED:
+    logging.warning("Flickr8k feature cache: %d more %s map files missing or "
+                    "short; recomputing them.", len(damaged) - _NAMED, split)
   if changed:
     logging.info("Flickr8k feature cache %s: %d %s images changed since their "
                  "maps were computed; recomputing them.", cache_dir, changed,

@@ -1,6 +1,7 @@
 """pipelines/flickr8k_cache.py: CNN once per image, manifest, reuse, rebuild."""
 
 import os
+import shutil
 import tempfile
 from unittest import mock
 
@@ -183,6 +184,20 @@ class FeatureCacheTest(tf.test.TestCase):
   def test_unreadable_feature_file_is_recomputed_with_a_warning(self):
     self._damage_and_rebuild(os.path.join("val_features_0", "000000.raw"),
                              lambda data: b"not a feature map")
+
+  def test_deleted_feature_folder_is_recomputed_in_few_log_lines(self):
+    self._fix_cache_dir()
+    cache_dir, _ = self._build()
+    expected = self._features(cache_dir)
+    shutil.rmtree(os.path.join(cache_dir, "train_features_0"))
+    with mock.patch.object(flickr8k_cache, "_NAMED", 2), self.assertLogs(
+        "absl", "WARNING") as logs:
+      _, built = self._build()
+    self.assertEqual(built, 1)
+    self.assertLen(logs.output, 3)
+    self.assertIn("000001.raw is missing", logs.output[1])
+    self.assertIn("2 more train map files missing", logs.output[2])
+    self.assertAllClose(self._features(cache_dir), expected)
 
   def test_corrupt_manifest_is_rebuilt_with_a_warning(self):
     self._damage_and_rebuild(flickr8k_cache.MANIFEST,
