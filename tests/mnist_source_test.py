@@ -67,6 +67,31 @@ class MnistSourceTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, f"{path}: corrupt gzip"):
       mnist_source.read_idx(path, mnist_source.LABELS_MAGIC)
 
+  def test_idx_errors_are_mnist_source_errors(self):
+    path = _write(os.path.join(self.get_temp_dir(), "x-idx1-ubyte"), b"\0\0")
+    with self.assertRaisesRegex(mnist_source.MnistSourceError,
+                                f"{path}: expected an idx header"):
+      mnist_source.read_idx(path, mnist_source.LABELS_MAGIC)
+
+  def test_label_that_is_no_digit_is_named_with_file_and_index(self):
+    arrays = _tiny_arrays()
+    arrays.test_labels[2] = 10
+    _write_idx_dir(self.get_temp_dir(), arrays)
+    with self.assertRaisesRegex(
+        mnist_source.MnistSourceError,
+        r"t10k-labels-idx1-ubyte: label 10 at index 2 is not a digit 0-9"):
+      mnist_source.load_idx_dir(self.get_temp_dir())
+
+  def test_huge_idx_dims_give_the_exact_expected_size(self):
+    # (2^32 - 1)^3 overflows int64: the message must still be exact.
+    header = mnist_source.IMAGES_MAGIC.to_bytes(4, "big") + b"\xff" * 12
+    path = _write(os.path.join(self.get_temp_dir(), "big-idx3-ubyte"),
+                  header + b"\0" * 784)
+    with self.assertRaisesRegex(
+        mnist_source.MnistSourceError,
+        f"expected {16 + (2**32 - 1)**3} bytes .* got 800"):
+      mnist_source.read_idx(path, mnist_source.IMAGES_MAGIC)
+
   def test_load_idx_dir_accepts_gzip_and_dot_variant_names(self):
     arrays = _tiny_arrays()
     names = {f: n.replace("-idx", ".idx") + ".gz"
