@@ -70,7 +70,8 @@ def scan(root: str) -> Listing:
       raise ImageDataError(f"{split_dir}: missing; expected {split}/<class>/* "
                            f"folders under data.dir")
     entries = _visible(os.listdir(split_dir))
-    strays = [e for e in entries if not os.path.isdir(os.path.join(split_dir, e))]
+    strays = [e for e in entries
+              if not os.path.isdir(os.path.join(split_dir, e))]
     if strays:
       raise ImageDataError(
           f"{os.path.join(split_dir, strays[0])}: a file directly in {split}/; "
@@ -150,10 +151,10 @@ def _check_classes_kept(listing: Listing,
   kept = {(s, n.split(os.sep)[1])  # Names are "<split>/<class>/...".
           for s, n in zip(decoded.splits, decoded.names)}
   for image_file in listing.files:
-    if (image_file.split, image_file.class_name) not in kept:
-      raise ImageDataError(
-          f"{os.path.join(listing.root, image_file.split, image_file.class_name)}"
-          ": no image in this class folder decodes")
+    split, class_name = image_file.split, image_file.class_name
+    if (split, class_name) not in kept:
+      raise ImageDataError(f"{os.path.join(listing.root, split, class_name)}: "
+                           "no image in this class folder decodes")
 
 
 def make_datasets(config: Any) -> image_datasets.ImageDatasets:

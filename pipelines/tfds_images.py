@@ -51,8 +51,9 @@ def load_builder(name: str, data_dir: str) -> Any:
     raise ImageDataError(f"tfds {name}: feature {IMAGE_KEY!r} must be a "
                          f"tfds.features.Image, got {type(image).__name__}")
   if not isinstance(label, tfds.features.ClassLabel):
-    raise ImageDataError(f"tfds {name}: feature {LABEL_KEY!r} must be a "
-                         f"tfds.features.ClassLabel, got {type(label).__name__}")
+    raise ImageDataError(
+        f"tfds {name}: feature {LABEL_KEY!r} must be a "
+        f"tfds.features.ClassLabel, got {type(label).__name__}")
   for split in ("train", "test"):
     if split not in builder.info.splits:
       raise ImageDataError(f"tfds {name}: no {split!r} split (has "

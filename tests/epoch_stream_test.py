@@ -17,7 +17,8 @@ def _labels_stream(num, batch_size, seed=(3, 0), shuffle=True):
 
 
 def _take(dataset, num_batches):
-  parts = list(zip(*[[t.numpy() for t in b] for b in dataset.take(num_batches)]))
+  batches = dataset.take(num_batches)
+  parts = list(zip(*[[t.numpy() for t in b] for b in batches]))
   return [np.concatenate(p) for p in parts]
 
 

@@ -114,7 +114,9 @@ class TfdsImagesTest(tf.test.TestCase):
     first = _all(tfds_images.make_datasets(config).test)
     self.assertEqual(first[0].shape, (6, 20, 20, 1))
     with mock.patch.object(image_cache, "decode_image",
-                           side_effect=AssertionError("decoded")):
+                           side_effect=AssertionError("decoded")), \
+         mock.patch.object(image_cache, "decode_all",  # A valid key: no pass.
+                           side_effect=AssertionError("re-read")):
       second = _all(tfds_images.make_datasets(config).test)
     self.assertAllEqual(first[0], second[0])
 
