@@ -169,6 +169,9 @@ def load(path: str) -> DecodedImages | None:
 def cache_file(cache_dir: str, kind: str, label: str, settings: Settings,
                source_id: str) -> str:
   """<cache_dir>/<kind>/<label>-<hash of settings and source_id>.npz."""
+  if not cache_dir:
+    raise ValueError("config.data.cache_dir is empty: the decoded images "
+                     "need a cache directory")
   name = hashlib.sha256(
       json.dumps([list(settings), source_id]).encode("utf-8")).hexdigest()[:16]
   safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)

@@ -37,8 +37,10 @@ def load_builder(name: str, data_dir: str) -> Any:
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except Exception as e:  # tfds raises several types for unknown names.
+    # Its first line: the rest lists every dataset tfds knows.
+    reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
     raise ImageDataError(f"data.tfds_name={name!r}: no such tfds dataset in "
-                         f"{where} ({type(e).__name__}: {e})") from e
+                         f"{where} ({type(e).__name__}: {reason})") from e
   if not builder.is_prepared():
     raise ImageDataError(
         f"data.tfds_name={name!r}: not prepared in {where}; prepare it "

@@ -91,6 +91,8 @@ class ImageCacheTest(tf.test.TestCase):
     self.assertNotEqual(name, image_cache.cache_file(
         "/c", "image_folder", "my pics", SETTINGS._replace(channels=3),
         "/data/my pics"))
+    with self.assertRaisesRegex(ValueError, "cache_dir is empty"):
+      image_cache.cache_file("", "image_folder", "x", SETTINGS, "/x")
 
 
 if __name__ == "__main__":
