@@ -1,7 +1,8 @@
 """Decode every image once onto the canvas, and keep the result in an .npz.
 
-`decode_all` turns encoded pictures (JPEG, PNG, BMP, GIF first frame; bytes
-from files or a tfds split) into uint8 canvases [S, S, C] with
+`decode_all` turns encoded pictures (JPEG, PNG, BMP, GIF first frame, and
+WebP and JPEG XL, which tf.io.decode_image of TF 2.21 also reads; bytes from
+files or a tfds split) into uint8 canvases [S, S, C] with
 pipelines/image_resize.preprocess; `save` / `load` keep them, with labels,
 names, content hashes and the skipped files, in one .npz per data source and
 preprocessing `Settings`. A cache is valid while its `key` (a hash of the
@@ -16,6 +17,7 @@ memory, and the rounding (<= 0.5 / 255) is below 8-bit input precision.
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from typing import Any, Iterable, NamedTuple
@@ -77,6 +79,13 @@ def cache_key(settings: Settings, entries: Iterable[Any]) -> str:
   return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _reason(error: Exception) -> str:
+  """The decoder's message without TF's "{{function_node ..}}" and "[Op:..]"."""
+  text = str(getattr(error, "message", error)).strip()
+  text = re.sub(r"^\{\{.*?\}\}\s*|\s*\[Op:\w+\]$", "", text)
+  return text.splitlines()[0] if text else type(error).__name__
+
+
 def decode_image(contents: bytes) -> tf.Tensor:
   """float32 [H, W, c] in [0, 1], c in 1..4; GIFs give their first frame."""
   return tf.io.decode_image(contents, expand_animations=False,
@@ -105,14 +114,14 @@ def decode_all(items: Iterable[Item], settings: Settings, key: str,
   num_decoded = 0
   for item in items:
     content_hash = digest(item.contents)
-    canvas = known.get(content_hash)
+    canvas = known.get(content_hash)  # A canvas, or why it did not decode.
     if canvas is None:
       num_decoded += 1
       try:
         canvas = to_canvas(item.contents, settings)
       except (tf.errors.InvalidArgumentError, tf.errors.UnknownError,
               ValueError) as e:
-        canvas = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+        canvas = _reason(e)
     if isinstance(canvas, str):
       where = os.path.join(location, item.name)
       if not skip_bad:
