@@ -16,8 +16,8 @@ building blocks of pipelines/mnist.py): train draws are a pure function of
 `train_from(k)` equal to train.skip(k); validation ([test_seed, 1], over all
 train digits) and test ([test_seed, 2], over all test digits) are drawn once
 and are the same in every run. Test clutter comes from test digits only, so
-no train pixel is ever in a test image. Canvases are pasted per batch with
-gathers and batched matmuls; no per-example Python or tf.data map.
+no train pixel is ever in a test image. Canvases are pasted a batch at a
+time with gathers and batched matmuls: no per-example Python or map.
 """
 
 from typing import Any, NamedTuple

@@ -8,8 +8,9 @@
 
 Class names are the train folder names, sorted; label i is class_names[i].
 Files may sit in subfolders of a class folder; names starting with "." are
-ignored. Every other file must be a JPEG, PNG, BMP or GIF (first frame),
-of any size, grey or colour. They are decoded once onto the configured canvas
+ignored. Every other file must be a JPEG, PNG, BMP or GIF (first frame;
+WebP and JPEG XL also decode), of any size, grey or colour, with or without
+alpha. They are decoded once onto the configured canvas
 (image_cache / image_resize) and cached in <data.cache_dir>/image_folder/;
 each later run reads the files only to hash them. Unusable data raises
 image_datasets.ImageDataError naming the file or folder; data.skip_bad=True
