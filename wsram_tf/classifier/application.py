@@ -1,40 +1,61 @@
 """The classifier as a `run.Application` (paper §5.1, docs/design.md §4).
 
-Translated, scaled MNIST (`pipelines.mnist.make_datasets`), the `WSRAM`
-model, glimpse pictures of fixed validation canvases, and on the test set the
-error and a Monte-Carlo estimate of log p(y|I) with `eval.num_samples` prior
-samples. The best checkpoint is the one of the lowest validation error.
+The data is the one `config.data.name` picks (classifier/data.py):
+translated or cluttered MNIST, a user's class folders or a prepared tfds
+dataset. The `WSRAM` model, glimpse pictures of fixed validation canvases,
+and on the test set the error and a Monte-Carlo estimate of log p(y|I) with
+`eval.num_samples` prior samples. The best checkpoint is the one of the
+lowest validation error. The work directory gains `data_info.json` (classes,
+image shape, source, skipped files), which results.json and the export
+repeat.
 """
 
+import copy
 import os
 
 from absl import logging
 
-from pipelines import mnist as mnist_pipeline
 from wsram_tf import run
+from wsram_tf.classifier import checks
+from wsram_tf.classifier import data as data_lib
 from wsram_tf.classifier import export
 from wsram_tf.classifier import model as model_lib
 from wsram_tf.classifier import pictures
 
-
-def check_config(config) -> None:
-  del config  # Everything the classifier reads is checked where it is built.
+check_config = checks.check_config
 
 
 def make_data(config, workdir: str):
-  del workdir
-  data = mnist_pipeline.make_datasets(config)
-  logging.info("MNIST source: %s (%d train, %d validation, %d test)",
-               data.source, data.num_train, data.num_validation, data.num_test)
+  data = data_lib.make_datasets(config)
+  data_lib.resolve_num_classes(config.model.num_classes, data.class_names)
+  if not data.num_validation:
+    raise ValueError(
+        f"{data.source}: no validation examples (validation picks the best "
+        "checkpoint); add a validation split or raise "
+        "config.data.validation_fraction / validation_size.")
+  data_lib.write_info(workdir, data_lib.info_of(config, data))
+  logging.info("Data: %s (%d train, %d validation, %d test, %d classes, "
+               "%d skipped)", data.source, data.num_train, data.num_validation,
+               data.num_test, len(data.class_names), data.num_skipped)
   return data
 
 
+def model_config(config, num_classes: int):
+  """`config` with model.num_classes resolved (0 means from the data): the
+  model and the export's config.json carry the real count."""
+  resolved = copy.deepcopy(config)
+  resolved.model.num_classes = data_lib.resolve_num_classes(
+      config.model.num_classes, [str(k) for k in range(num_classes)])
+  return resolved
+
+
 def build_model(config, data):
-  return model_lib.build_model(config, data.image_shape)
+  return model_lib.build_model(model_config(config, len(data.class_names)),
+                               data.image_shape)
 
 
 def fixed_batch(config, data):
-  """The first validation canvases (fixed in every run, pipelines/mnist.py)."""
+  """The first validation canvases (fixed in every run)."""
   images, labels = next(iter(data.validation.unbatch().batch(
       min(config.train.batch_size, data.num_validation)).take(1)))
   return images, labels
@@ -48,7 +69,7 @@ def extra_callbacks(config, workdir: str, data) -> list:
   images, labels = fixed_batch(config, data)
   return [pictures.GlimpsePictures(
       images[:8], labels[:8], os.path.join(workdir, "tensorboard"), every,
-      workdir=workdir, seed=config.seed)]
+      class_names=data.class_names, workdir=workdir, seed=config.seed)]
 
 
 def evaluate(model, config, data) -> dict:
@@ -61,12 +82,15 @@ def evaluate(model, config, data) -> dict:
                        else config.eval.num_samples),
       "data_source": data.source,
       "num_test": data.num_test,
+      "class_names": list(data.class_names),
+      "num_skipped": int(data.num_skipped),
   }
 
 
 def export_trained(model, config, data, export_dir: str) -> str:
-  del config
-  return export.export_saved_model(model, export_dir, data.image_shape)
+  info = data_lib.info_of(config, data)
+  return export.export_saved_model(model, export_dir, info.image_shape,
+                                   info=info)
 
 
 APPLICATION = run.Application(

@@ -1,39 +1,41 @@
 """SavedModel export of a trained WSRAM classifier, loadable without this package.
 
 Written at the end of training and by `python -m wsram_tf.export` (the
-shared scaffold, `wsram_tf/export.py`). Signatures, all taking `images`
-float32 [None, H, W, C]:
+shared scaffold, `wsram_tf/export.py`). Signatures:
 
-- `serve(images)`: deterministic glimpses (mean location, likeliest scale),
-  unless exported with `deterministic=False`.
+- `serve(images)`: float32 [B, S, S, C] canvases of the trained size and
+  channels, pixels in [0, 1] (checked in the graph: classifier/serving.py);
+  deterministic glimpses (mean location, likeliest scale), unless exported
+  with `deterministic=False`.
 - `serve_sampled(images, seed)`: glimpses drawn from the prior with a
   stateless int32 [2] seed; probabilities average M = config.eval.num_samples
   samples, the trace is sample 0's. A seed always gives the same output.
+- `serve_image_bytes(image_bytes)`: string [B] encoded image files of any
+  size and channels, preprocessed as in training, then `serve`.
 
-Each returns `probabilities` [None, classes], `locations` [None, N, 2]
-((row, column) in [-1, 1]) and `scales` int32 [None, N] (indices into the
-scale factors). `config.json` and `export_info.json` (geometry needed to read
-the locations) are written into the export directory next to the SavedModel.
+Each returns `probabilities` [B, classes], `locations` [B, N, 2]
+((row, column) in [-1, 1]) and `scales` int32 [B, N] (indices into the
+scale factors); a batch of 0 gives empty outputs of those shapes.
+`config.json` and `export_info.json` (class names, data source, input
+geometry) are written into the export directory next to the SavedModel.
 """
 
 import os
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
 from wsram_tf import export
+from wsram_tf.classifier import data as data_lib
 from wsram_tf.classifier import glimpse
 from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import serving
 
 
-def image_shape_from_config(config) -> Tuple[int, int, int]:
-  """The (H, W, C) the model reads: a square single-channel canvas."""
-  side = int(config.data.canvas_size)
-  return (side, side, 1)
-
-
-def load_model_from_workdir(workdir: str, weights: Optional[str] = None):
-  """Rebuilds the model of a training run: returns (model, config).
+def load_model_from_workdir(workdir: str, weights: Optional[str] = None,
+                            with_info: bool = False):
+  """Rebuilds the model of a training run: returns (model, config), and the
+  run's data_lib.DataInfo third if `with_info`.
 
   Args:
     workdir: directory holding config.json and the weights of a run.
@@ -42,11 +44,14 @@ def load_model_from_workdir(workdir: str, weights: Optional[str] = None):
   """
   config_path = os.path.join(workdir, "config.json")
   config = export.load_config(config_path)
+  info = data_lib.read_info(workdir, config)
   weights_path = export.resolve_weights(workdir, weights)
+  # 0 in config.json means "from the data": data_info.json has the count.
+  config.model.num_classes = len(info.class_names)
   model = export.build_and_load(
-      lambda: model_lib.build_model(config, image_shape_from_config(config)),
+      lambda: model_lib.build_model(config, info.image_shape),
       weights_path, config_path)
-  return model, config
+  return (model, config, info) if with_info else (model, config)
 
 
 def _outputs(prediction: model_lib.Prediction) -> dict:
@@ -55,26 +60,42 @@ def _outputs(prediction: model_lib.Prediction) -> dict:
           "scales": tf.cast(prediction.scales, tf.int32)}
 
 
-def export_info(config, image_shape: Sequence[int], deterministic: bool,
+def export_info(config, info: data_lib.DataInfo, deterministic: bool,
                 num_samples: int) -> dict:
   """What a user of the SavedModel needs to read its inputs and outputs."""
   m = config.model
+  side, _, channels = info.image_shape
+  serve_samples = 1 if deterministic else num_samples
   return {
       "variant": config.get("variant"),
+      "class_names": list(info.class_names),
+      "num_classes": len(info.class_names),
+      "data_source": info.source,
+      "num_skipped": info.num_skipped,
       "input": {"name": "images", "dtype": "float32",
-                "shape": [None] + [int(d) for d in image_shape],
-                "note": "pixels as the training pipeline made them "
-                        "([0, 1] for translated MNIST)."},
-      "num_classes": int(m.num_classes),
+                "shape": [None, side, side, channels],
+                "values": "[0, 1]", "channels": channels,
+                "note": "canvases as the training pipeline made them; "
+                        "other sizes, channels or 0-255 values are "
+                        "refused. Image files: serve_image_bytes."},
+      "image_bytes": {"name": "image_bytes", "dtype": "string",
+                      "shape": [None], "formats": "JPEG, PNG, BMP, GIF",
+                      "preprocessing": {"channels": channels,
+                                        "canvas_size": side,
+                                        "resize": info.resize}},
       "signatures": {
           "serve": {"inputs": ["images"], "deterministic": deterministic,
-                    "num_samples": 1 if deterministic else num_samples},
+                    "num_samples": serve_samples},
           "serve_sampled": {"inputs": ["images", "seed: int32[2]"],
                             "deterministic": False,
                             "num_samples": num_samples},
+          "serve_image_bytes": {"inputs": ["image_bytes"],
+                                "deterministic": deterministic,
+                                "num_samples": serve_samples},
       },
       "outputs": {
-          "probabilities": "float32 [B, classes]: p(y|I), mean over samples.",
+          "probabilities": "float32 [B, classes]: p(y|I), mean over samples; "
+                           "class k is class_names[k].",
           "locations": "float32 [B, N, 2]: glimpse centres of sample 0.",
           "scales": "int32 [B, N]: scale index k of each glimpse, sample 0.",
       },
@@ -97,51 +118,71 @@ def export_info(config, image_shape: Sequence[int], deterministic: bool,
 
 def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
                        deterministic: bool = True,
-                       num_samples: Optional[int] = None) -> str:
-  """Writes `model` as a SavedModel with `serve` and `serve_sampled`.
+                       num_samples: Optional[int] = None,
+                       info: Optional[data_lib.DataInfo] = None) -> str:
+  """Writes `model` as a SavedModel with the three signatures above.
 
   Args:
     model: a built `WSRAM`.
     export_dir: output directory (created; existing files are overwritten).
-    image_shape: (H, W, C) of the images the model reads.
+    image_shape: (S, S, C) of the canvases the model reads.
     deterministic: `serve` glimpses at the mode; if False it samples
       `num_samples` sequences from a seed state stored in the artefact.
     num_samples: M of the sampled paths; default config.eval.num_samples.
+    info: the run's data (classes, source, resize mode); default: classes
+      named by number, "pad".
 
   Returns:
     `export_dir`.
   """
-  if len(image_shape) != 3:
-    raise ValueError(f"image_shape must be (H, W, C), got {image_shape}.")
+  image_shape = tuple(int(d) for d in image_shape)
+  if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
+    raise ValueError(f"image_shape must be (S, S, C), got {image_shape}.")
   config = model.config
+  info = info or data_lib.DataInfo(
+      image_shape, tuple(str(k) for k in range(model.num_classes)), "",
+      "pad", 0, ())
+  if len(info.class_names) != model.num_classes:
+    raise ValueError(f"export: {len(info.class_names)} class names for a "
+                     f"model of {model.num_classes} classes.")
   samples = int(num_samples or config.eval.num_samples)
   if samples < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
-  images_spec = tf.TensorSpec([None] + [int(d) for d in image_shape],
-                              tf.float32, name="images")
+  # Any shape and rank: checked_images says what is wrong, not the signature.
+  images_spec = tf.TensorSpec(None, tf.float32, name="images")
 
-  @tf.function(input_signature=[images_spec])
-  def serve(images):
-    if deterministic:
+  def predict(images, seed=None):
+    if deterministic and seed is None:
       # The mode draws no noise: a constant seed keeps the graph stateless.
       return _outputs(model.predict_with_trace(
           images, 1, True, seed=tf.zeros([2], tf.int32)))
-    return _outputs(model.predict_with_trace(images, samples, False))
+    return _outputs(model.predict_with_trace(images, samples, False, seed))
+
+  @tf.function(input_signature=[images_spec])
+  def serve(images):
+    return predict(serving.checked_images(images, image_shape))
 
   @tf.function(input_signature=[images_spec,
                                 tf.TensorSpec([2], tf.int32, name="seed")])
   def serve_sampled(images, seed):
-    return _outputs(model.predict_with_trace(images, samples, False, seed))
+    return predict(serving.checked_images(images, image_shape), seed)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                              name="image_bytes")])
+  def serve_image_bytes(image_bytes):
+    return predict(serving.canvases_from_bytes(image_bytes, image_shape,
+                                               info.resize))
 
   return export.save_functions(
-      export_dir, {"serve": serve, "serve_sampled": serve_sampled}, config,
-      export_info(config, image_shape, deterministic, samples))
+      export_dir, {"serve": serve, "serve_sampled": serve_sampled,
+                   "serve_image_bytes": serve_image_bytes}, config,
+      export_info(config, info, deterministic, samples))
 
 
 def export_run(workdir: str, config, weights: Optional[str],
                export_dir: str, sampled: bool = False) -> str:
   """`python -m wsram_tf.export` for a classifier run: load it, export it."""
   del config  # Read again, with the weights, by load_model_from_workdir.
-  model, config = load_model_from_workdir(workdir, weights)
-  return export_saved_model(model, export_dir, image_shape_from_config(config),
-                            deterministic=not sampled)
+  model, _, info = load_model_from_workdir(workdir, weights, with_info=True)
+  return export_saved_model(model, export_dir, info.image_shape,
+                            deterministic=not sampled, info=info)

@@ -53,6 +53,11 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
     self.variant = variants.parse_variant(config.variant)
     m = config.model
     self.num_scales = len(m.scale_factors)
+    if m.num_classes < 1:
+      raise ValueError(
+          f"config.model.num_classes={m.num_classes}: the model needs the "
+          "number of classes (0 is resolved from the data by the run).")
+    self.num_classes = int(m.num_classes)
     self.seed_generator = keras.random.SeedGenerator(config.seed)
     if m.recurrent_layers not in (1, 2):
       raise ValueError("config.model.recurrent_layers must be 1 (RAM) or 2 "
@@ -179,7 +184,8 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
         log_prior_steps=fold(outputs["log_prior"]),
         log_proposal_steps=fold(outputs["log_proposal"]),
         log_likelihood=tf.reshape(log_likelihood, [batch, samples]),
-        class_logits=tf.reshape(logits, [batch, samples, -1]),
+        # Not -1: with batch 0 the class axis could not be inferred.
+        class_logits=tf.reshape(logits, [batch, samples, self.num_classes]),
         baseline_steps=(fold(outputs["baseline"])
                         if outputs["baseline"] else None),
         entropy_steps=fold(outputs["entropy"]),
