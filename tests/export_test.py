@@ -1,4 +1,5 @@
-"""SavedModel export: serves without wsram_tf, matches the Keras model, CLI path."""
+"""SavedModel export: serves without wsram_tf, matches the Keras model, refuses
+wrong input with what it expects, CLI path."""
 
 import json
 import os
@@ -96,6 +97,53 @@ class ExportedSavedModelTest(tf.test.TestCase):
     self.assertAllClose(got["probabilities"], want.probabilities, atol=1e-6)
     self.assertAllClose(got["locations"], want.locations, atol=1e-6)
     self.assertAllEqual(got["scales"], want.scales)
+
+  def _refusal(self, images, signature="serve", **inputs):
+    with self.assertRaises(tf.errors.InvalidArgumentError) as raised:
+      self.loaded.signatures[signature](images=tf.constant(images, tf.float32),
+                                        **inputs)
+    message = str(raised.exception)
+    self.assertIn("images must be float32 [batch, 32, 32, 1] (grey canvases "
+                  "of the trained size) with pixels in [0, 1]", message)
+    return message
+
+  def test_pixels_in_0_255_are_refused(self):
+    message = self._refusal(self.images * 255.0)
+    self.assertRegex(message, r"got values from\] \[0\] \[to\] \[255\]")
+    self.assertIn("pixels in 0-255? divide by 255", message)
+    self._refusal(self.images * 255.0, "serve_sampled",
+                  seed=tf.constant([1, 2]))
+    self._refusal(np.full([1, 32, 32, 1], np.nan))
+
+  def test_wrong_channels_size_and_rank_are_refused(self):
+    rgb = np.repeat(self.images, 3, axis=-1)
+    self.assertRegex(self._refusal(rgb), r"got shape\] \[6 32 32 3\]")
+    self.assertRegex(self._refusal(np.zeros([2, 64, 64, 1])),
+                     r"got shape\] \[2 64 64 1\]")
+    self.assertRegex(self._refusal(self.images[0]), r"got shape\] \[32 32 1\]")
+
+  def test_a_batch_of_zero_gives_empty_outputs_of_the_right_shape(self):
+    empty = tf.zeros([0, 32, 32, 1])
+    classes, steps = toy_data.NUM_CLASSES, self.model.config.model.num_glimpses
+    for out in (self.loaded.signatures["serve"](images=empty),
+                self.loaded.signatures["serve_sampled"](
+                    images=empty, seed=tf.constant([1, 2])),
+                self.loaded.signatures["serve_image_bytes"](
+                    image_bytes=tf.constant([], tf.string))):
+      self.assertEqual(out["probabilities"].shape, (0, classes))
+      self.assertEqual(out["locations"].shape, (0, steps, 2))
+      self.assertEqual(out["scales"].shape, (0, steps))
+
+  def test_image_bytes_are_the_training_canvas(self):
+    # A 20 x 12 grey PNG padded onto the 32 x 32 canvas, as the cache does.
+    picture = np.zeros([20, 12, 1], np.uint8)
+    picture[4:9, 2:7] = 200
+    got = self.loaded.signatures["serve_image_bytes"](
+        image_bytes=tf.constant([tf.io.encode_png(picture).numpy()]))
+    canvas = np.zeros([1, 32, 32, 1], np.float32)
+    canvas[0, 6:26, 10:22] = picture.astype(np.float32) / np.float32(255)
+    want = self.loaded.signatures["serve"](images=tf.constant(canvas))
+    self.assertAllClose(got["probabilities"], want["probabilities"], atol=0)
 
   def test_export_info_describes_inputs_and_glimpse_geometry(self):
     with open(os.path.join(self.export_dir, "export_info.json")) as f:

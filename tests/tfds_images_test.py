@@ -1,11 +1,7 @@
-"""Tests of pipelines/tfds_images.py on a tiny tfds dataset prepared offline.
-
-tfds.testing.mock_data works offline in tfds 4.9 but replaces as_dataset and
-has no prepared files or split metadata, so it would skip what this module
-does: here a small GeneratorBasedBuilder prepares real tfrecords into a temp
-data_dir, unregistered (skip_registration), so tfds.builder(name, data_dir)
-reads it as a user's prepared copy: by files alone, without builder code.
-"""
+"""Tests of pipelines/tfds_images.py on a tiny tfds dataset prepared offline
+(tests/tfds_files.py: real tfrecords in a temp data_dir, read by files alone,
+as a user's prepared copy; tfds.testing.mock_data would skip what this module
+does)."""
 
 import os
 import shutil
@@ -14,50 +10,14 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from pipelines import image_cache
 from pipelines import image_datasets
 from pipelines import tfds_images
 from tests import image_files
+from tests import tfds_files
+from tests.tfds_files import CLASSES
 
-CLASSES = ("circle", "square", "star")
-SIZES = [(10, 12), (20, 7), (16, 16)]
-
-
-def _example(split: str, i: int):
-  image = image_files.pattern(*SIZES[i % 3], 3, seed=[len(split), i])
-  return {"image": image, "label": i % 3}
-
-
-def _builder_class(splits: dict):
-  class WsramTinyShapes(tfds.core.GeneratorBasedBuilder,
-                        skip_registration=True):
-    VERSION = tfds.core.Version("1.0.0")
-
-    def _info(self):
-      return tfds.core.DatasetInfo(builder=self, features=tfds.features
-                                   .FeaturesDict({
-                                       "image": tfds.features.Image(
-                                           shape=(None, None, 3)),
-                                       "label": tfds.features.ClassLabel(
-                                           names=CLASSES)}))
-
-    def _split_generators(self, dl_manager):
-      del dl_manager  # Nothing to download.
-      return {s: self._generate_examples(s, n) for s, n in splits.items()}
-
-    def _generate_examples(self, split, num):
-      for i in range(num):
-        yield i, _example(split, i)
-
-  return WsramTinyShapes
-
-
-def _prepare(data_dir: str, splits: dict) -> str:
-  builder = _builder_class(splits)(data_dir=data_dir)
-  builder.download_and_prepare()
-  return data_dir
 
 
 def _all(dataset):
@@ -70,7 +30,8 @@ class TfdsImagesTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    cls.data_dir = _prepare(tempfile.mkdtemp(), {"train": 12, "test": 6})
+    cls.data_dir = tfds_files.prepare(tempfile.mkdtemp(),
+                                     {"train": 12, "test": 6})
 
   @classmethod
   def tearDownClass(cls):
@@ -99,7 +60,7 @@ class TfdsImagesTest(tf.test.TestCase):
     # padded by hand (tfds stores them in its own order).
     expected = {}
     for i in range(6):
-      example = _example("test", i)
+      example = tfds_files.example("test", i)
       height, width = example["image"].shape[:2]
       canvas = np.zeros([48, 48, 3], np.uint8)
       top, left = (48 - height) // 2, (48 - width) // 2
@@ -132,8 +93,8 @@ class TfdsImagesTest(tf.test.TestCase):
                           _all(datasets.train.skip(start).take(2))[0])
 
   def test_a_validation_split_is_used_when_present(self):
-    data_dir = _prepare(self.create_tempdir().full_path,
-                        {"train": 6, "validation": 3, "test": 3})
+    data_dir = tfds_files.prepare(self.create_tempdir().full_path,
+                                  {"train": 6, "validation": 3, "test": 3})
     datasets = tfds_images.make_datasets(self._config(
         tfds_data_dir=data_dir, validation_fraction=0.5))
     self.assertEqual((datasets.num_train, datasets.num_validation,
@@ -151,7 +112,8 @@ class TfdsImagesTest(tf.test.TestCase):
                                 f"'mnist': not prepared in {empty}"):
       tfds_images.make_datasets(self._config(tfds_name="mnist",
                                              tfds_data_dir=empty))
-    no_test = _prepare(self.create_tempdir().full_path, {"train": 3})
+    no_test = tfds_files.prepare(self.create_tempdir().full_path,
+                                  {"train": 3})
     with self.assertRaisesRegex(image_datasets.ImageDataError,
                                 "wsram_tiny_shapes: no 'test' split"):
       tfds_images.make_datasets(self._config(tfds_data_dir=no_test))
