@@ -23,6 +23,7 @@ from tests import image_files
 from tests import standalone
 from tests import tfds_files
 from tests import toy_data
+from wsram_tf import export
 from wsram_tf import run
 from wsram_tf.classifier import export as classifier_export
 
@@ -101,6 +102,14 @@ class ImageFolderRunTest(tf.test.TestCase):
     self.assertEqual(info["image_bytes"]["preprocessing"]["resize"], "pad")
     with open(os.path.join(export_dir, "config.json")) as f:
       self.assertEqual(json.load(f)["model"]["num_classes"], 3)
+
+  def test_export_command_rebuilds_the_run_from_its_data_info(self):
+    export_dir = export.export_from_workdir(
+        self.workdir, os.path.join(self.tmp, "again"), weights="best")
+    with open(os.path.join(export_dir, "export_info.json")) as f:
+      info = json.load(f)
+    self.assertEqual((info["class_names"], info["input"]["shape"]),
+                     (list(CLASSES), [None, 48, 48, 3]))
 
   def test_export_classifies_a_new_image_file_without_our_package(self):
     # A size and format mix no training file had: colour JPEG, 33 x 57.
