@@ -204,6 +204,13 @@ class BadFolderRunTest(tf.test.TestCase):
         shutil.rmtree(os.path.join(self.data_dir, split, name))
     self._error("train: one class folder \\('ants'\\)")
 
+  def test_no_validation_image_names_the_fields(self):
+    shutil.rmtree(os.path.join(self.data_dir, "validation"))
+    # 10% of 6 train images per class holds out none.
+    with self.assertRaisesRegex(ValueError, "no validation examples.*"
+                                "config.data.validation_fraction"):
+      self._run(validation_fraction=0.1)
+
   def test_num_classes_smaller_than_the_labels_names_the_field(self):
     with self.assertRaisesRegex(ValueError, "config.model.num_classes=2 is "
                                 "smaller than the 3 classes.*ants, bees"):

@@ -40,17 +40,17 @@ def make_data(config, workdir: str):
   return data
 
 
-def model_config(config, num_classes: int):
+def model_config(config, class_names):
   """`config` with model.num_classes resolved (0 means from the data): the
   model and the export's config.json carry the real count."""
   resolved = copy.deepcopy(config)
   resolved.model.num_classes = data_lib.resolve_num_classes(
-      config.model.num_classes, [str(k) for k in range(num_classes)])
+      config.model.num_classes, class_names)
   return resolved
 
 
 def build_model(config, data):
-  return model_lib.build_model(model_config(config, len(data.class_names)),
+  return model_lib.build_model(model_config(config, data.class_names),
                                data.image_shape)
 
 
