@@ -26,7 +26,7 @@ DEFAULT_PRESET = classifier.DEFAULT_PRESET
 
 
 def get_config(preset: str = DEFAULT_PRESET) -> ml_collections.ConfigDict:
-  """Returns the locked config for `preset` (e.g. "wsram_qc" or "var_c,tiny")."""
+  """The locked config for `preset` (e.g. "wsram_qc" or "var_c,tiny")."""
   return classifier.get_config(preset, "configs/images.py", _data,
                                tiny_data=_tiny_data)
 

@@ -111,8 +111,8 @@ class ClutteredPresetsTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual((m.num_glimpses, m.patch_size, tuple(m.scale_factors),
                       config.variant), (4, 12, factors, "var_c"))
     run.check_config(config)
-    self.assertEqual(mnist_configs.get_config(f"{preset},tiny").data.canvas_size,
-                     side)
+    tiny = mnist_configs.get_config(f"{preset},tiny")
+    self.assertEqual(tiny.data.canvas_size, side)
 
 
 def _with_classes(config, num_classes):

@@ -40,7 +40,8 @@ export_dir, image_path, out_dir = sys.argv[1:]
 loaded = tf.saved_model.load(export_dir)
 with open(image_path, "rb") as f:
   contents = f.read()
-out = loaded.signatures["serve_image_bytes"](image_bytes=tf.constant([contents]))
+serve = loaded.signatures["serve_image_bytes"]
+out = serve(image_bytes=tf.constant([contents]))
 np.save(f"{out_dir}/probabilities.npy", out["probabilities"].numpy())
 with open(f"{export_dir}/export_info.json") as f:
   names = json.load(f)["class_names"]
