@@ -2,12 +2,13 @@
 
 Each image is a pair of random feature maps (builders.SHAPES) whose every
 cell carries its class's signature plus noise, and is captioned with its
-class's sentence. Eighty WS-RAM+q updates must take the validation
+class's sentence. Fifty WS-RAM+q updates must take the validation
 per-word NLL well below its start, and greedy captions of the validation
 images must beat, in BLEU, the best caption a model could give without
 looking: the one training sentence that scores highest on every image.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -70,6 +71,9 @@ class LearningTest(tf.test.TestCase):
     config.train.learning_rate = 1e-2
     config.train.inference_learning_rate = 1e-2
     config.train.jit_compile = False
+    # Keras draws unseeded initial weights from its global seed: fix it so
+    # the test sees the same start every run.
+    keras.utils.set_random_seed(0)
     cls.model = captioner.build_captioner(config, builders.SHAPES,
                                           len(VOCAB))
     train, train_ids, _ = captioned_images(64, seed=1)
@@ -77,7 +81,7 @@ class LearningTest(tf.test.TestCase):
     cls.start_nll = per_word_nll(cls.model, cls.val, cls.val_ids)
     batches = tf.data.Dataset.from_tensor_slices((train, train_ids)).shuffle(
         64, seed=0).repeat().batch(16)
-    cls.model.fit(batches, epochs=1, steps_per_epoch=80, verbose=0)
+    cls.model.fit(batches, epochs=1, steps_per_epoch=50, verbose=0)
     cls.end_nll = per_word_nll(cls.model, cls.val, cls.val_ids)
 
   def test_validation_nll_falls_well_below_its_start(self):
