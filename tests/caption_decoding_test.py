@@ -1,4 +1,12 @@
-"""wsram_tf/captioner/decoding.py: greedy, beam search, traces, strings."""
+"""wsram_tf/captioner/decoding.py: greedy, beam search, traces, strings.
+
+Beam search is also checked against exhaustive enumeration: on a vocabulary
+of 3 words (plus the 4 specials) every caption of up to 3 words is scored by
+a word loop of its own, and a beam as wide as the number of captions must
+return the best one.
+"""
+
+import itertools
 
 from absl.testing import parameterized
 import numpy as np
@@ -136,6 +144,134 @@ class DecodingTest(parameterized.TestCase, tf.test.TestCase):
     model, feats = model_and_features()
     with self.assertRaisesRegex(ValueError, "beam_width"):
       caption_decoding.beam_search(model, feats, STEPS, 0)
+
+
+def enumerated_captions(vocab_size: int, steps: int) -> np.ndarray:
+  """Every distinct caption of `steps` word slots: [N, steps] int32.
+
+  Any id may be emitted (beam search does not forbid <pad>, <start> or
+  <unk>); after the first <end> only <pad> follows, as decoding writes it.
+  """
+  captions = set()
+  for words in itertools.product(range(vocab_size), repeat=steps):
+    words = list(words)
+    if flickr8k_vocab.END in words:
+      end = words.index(flickr8k_vocab.END)
+      words[end + 1:] = [flickr8k_vocab.PAD] * (steps - end - 1)
+    captions.add(tuple(words))
+  return np.array(sorted(captions), np.int32)
+
+
+def exhaustive_scores(model, features, captions: np.ndarray):
+  """(log p [B, N], lengths [N]) of every caption for every image.
+
+  Written independently of decoding.py: for each image, all N captions are
+  run as N rows of one word loop, the attention at the prior's mode (mean
+  location, likeliest scale, read from the action head's parameters), and
+  each word's log-probability added until <end> (inclusive). Length counts
+  the words up to and including <end>, or all slots if there is none.
+  """
+  count, steps = captions.shape
+  ended = np.cumsum(captions == flickr8k_vocab.END, axis=1)
+  alive = np.concatenate([np.ones((count, 1)), ended[:, :-1] == 0], axis=1)
+  lengths = alive.sum(1)
+  scores = []
+  batch = int(features["features_0"].shape[0])
+  for b in range(batch):
+    maps = [tf.repeat(features[f"features_{k}"][b:b + 1], count, axis=0)
+            for k in range(model.num_scales)]
+    state = model.initial_state(maps)
+    words = tf.fill([count], flickr8k_vocab.START)
+    total = np.zeros(count)
+    for t in range(steps):
+      params = model.action_head(state.h)
+      action = distributions.Action(
+          params.location_mean,
+          tf.argmax(params.scale_logits, axis=-1, output_type=tf.int32))
+      logits, state = model.advance(maps, state, words, action, 1)
+      log_probs = tf.nn.log_softmax(logits).numpy().astype(np.float64)
+      total += alive[:, t] * log_probs[np.arange(count), captions[:, t]]
+      words = tf.constant(captions[:, t])
+    scores.append(total)
+  return np.stack(scores), lengths
+
+
+def varied_captioner(vocab_size: int, seed: int):
+  """A captioner over builders.SHAPES with random weights large enough that
+  captions differ in probability and attention moves; <end> made less likely
+  so that the best captions are not all "<end>" at once."""
+  model = captioner.build_captioner(builders.captioner_config("wsram_q"),
+                                    builders.SHAPES, vocab_size)
+  rng = np.random.default_rng(seed)
+  for v in model.trainable_variables:
+    v.assign(rng.normal(0.0, 0.7, v.shape).astype(np.float32))
+  bias = model.word_head.bias.numpy()
+  bias[flickr8k_vocab.END] -= 1.5
+  model.word_head.bias.assign(bias)
+  return model
+
+
+class ExhaustiveBeamTest(parameterized.TestCase, tf.test.TestCase):
+
+  VOCAB = 7  # <pad> <start> <end> <unk> and three words.
+  SLOTS = 3
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.model = varied_captioner(cls.VOCAB, seed=4)
+    cls.features = builders.caption_features(batch=4, seed=6)
+    cls.captions = enumerated_captions(cls.VOCAB, cls.SLOTS)
+    cls.scores, cls.lengths = exhaustive_scores(cls.model, cls.features,
+                                                cls.captions)
+
+  def _rank(self, alpha: float) -> np.ndarray:
+    # GNMT: score / ((5 + len) / 6) ** alpha, higher is better.
+    return self.scores / ((5.0 + self.lengths) / 6.0) ** alpha
+
+  def test_enumeration_is_complete(self):
+    # 6 ids that do not end a caption in each of 3 slots, plus the captions
+    # ended at slot 1, 2 or 3: 216 + 1 + 6 + 36.
+    self.assertLen(self.captions, 6 ** 3 + 1 + 6 + 36)
+
+  @parameterized.parameters(0.0, 0.7, 3.0)
+  def test_full_width_beam_returns_the_best_of_all_captions(self, alpha):
+    rank = self._rank(alpha)
+    best = np.argmax(rank, axis=1)
+    top2 = np.sort(rank, axis=1)[:, -2:]
+    # No near-tie that float32 accumulation could flip.
+    self.assertAllGreater(top2[:, 1] - top2[:, 0], 1e-3)
+    out = caption_decoding.beam_search(
+        self.model, self.features, self.SLOTS, len(self.captions),
+        length_penalty_alpha=alpha)
+    self.assertAllEqual(out.ids, self.captions[best])
+    self.assertAllClose(out.log_prob,
+                        self.scores[np.arange(len(best)), best], atol=1e-4)
+
+  def test_greedy_and_a_narrow_beam_miss_the_best_caption_somewhere(self):
+    # Otherwise the test above could not tell a full search from greedy or
+    # from a beam that prunes too early.
+    best = self.captions[np.argmax(self.scores, axis=1)]
+    greedy = caption_decoding.greedy_decode(self.model, self.features,
+                                            self.SLOTS)
+    narrow = caption_decoding.beam_search(self.model, self.features,
+                                          self.SLOTS, 2)
+    self.assertFalse(np.all(greedy.ids.numpy() == best))
+    self.assertFalse(np.all(narrow.ids.numpy() == best))
+
+  def test_the_length_penalty_changes_the_best_caption_somewhere(self):
+    # So the parameterised test checks the penalised ranking, not the raw.
+    for alpha in (0.7, 3.0):
+      self.assertFalse(np.all(np.argmax(self._rank(alpha), axis=1)
+                              == np.argmax(self._rank(0.0), axis=1)), alpha)
+
+  def test_greedy_score_is_its_enumerated_score(self):
+    greedy = caption_decoding.greedy_decode(self.model, self.features,
+                                            self.SLOTS)
+    index = {tuple(c): i for i, c in enumerate(self.captions)}
+    rows = [index[tuple(ids)] for ids in greedy.ids.numpy()]
+    self.assertAllClose(greedy.log_prob,
+                        self.scores[np.arange(len(rows)), rows], atol=1e-4)
 
 
 class LengthPenaltyTest(parameterized.TestCase, tf.test.TestCase):

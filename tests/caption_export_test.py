@@ -1,4 +1,9 @@
-"""wsram_tf/captioner/export.py: serves without wsram_tf, as greedy decoding."""
+"""wsram_tf/captioner/export.py: serves without wsram_tf, as greedy decoding.
+
+Also: the input checks inside the signatures (issue 10 item 8: empty
+batches, grey and RGBA images, wrong channel counts, out-of-range pixels)
+and that the exported CNN maps of a JPEG are the feature cache's maps of it.
+"""
 
 import json
 import os
@@ -12,6 +17,7 @@ from configs import captions as caption_configs
 from pipelines import feature_pyramid
 from pipelines import flickr8k
 from pipelines import flickr8k_vocab
+from tests import flickr8k_data
 from tests import standalone
 from wsram_tf import export
 from wsram_tf.captioner import decoding as caption_decoding
@@ -39,6 +45,19 @@ for name, batch in (("serve_uint8", images),
     np.save(f"{out_dir}/{name}_{key}.npy", out[key].numpy())
   with open(f"{out_dir}/{name}_captions.json", "w") as f:
     json.dump([c.decode() for c in out["captions"].numpy()], f)
+serve = loaded.signatures["serve_uint8"]
+grey = serve(images=tf.constant(images[..., :1]))["token_ids"].numpy()
+np.save(f"{out_dir}/grey_token_ids.npy", grey)
+empty = serve(images=tf.constant(images[:0]))
+with open(f"{out_dir}/empty_shapes.json", "w") as f:
+  json.dump({k: v.shape.as_list() for k, v in empty.items()}, f)
+try:
+  serve(images=tf.constant(np.concatenate([images, images[..., :2]], -1)))
+  message = "no error"
+except tf.errors.InvalidArgumentError as e:
+  message = e.message
+with open(f"{out_dir}/five_channels_error.txt", "w") as f:
+  f.write(message)
 leaked = [m for m in set(sys.modules) - before
           if m.split(".")[0] in BLOCKED]
 if leaked:
@@ -93,20 +112,27 @@ class ExportedCaptionerTest(tf.test.TestCase):
     cls.model, cls.pyramid, cls.vocab = tiny_run()
     cls.export_dir = caption_export.export_captioner(
         cls.model, cls.pyramid, cls.vocab, os.path.join(cls.tmp, "export"))
+    cls.loaded = tf.saved_model.load(cls.export_dir)
+    # One child (a TensorFlow import costs seconds) serves every probe the
+    # child tests below read back.
+    cls.child_dir = tempfile.mkdtemp(dir=cls.tmp)
+    cls.child_images = images()
+    np.save(os.path.join(cls.child_dir, "images.npy"), cls.child_images)
+    cls.child = standalone.run(_CHILD, [
+        cls.export_dir, os.path.join(cls.child_dir, "images.npy"),
+        cls.child_dir], cls.child_dir)
 
   @classmethod
   def tearDownClass(cls):
     shutil.rmtree(cls.tmp, ignore_errors=True)
     super().tearDownClass()
 
-  def test_serving_without_our_package_matches_greedy_decode(self):
-    work = tempfile.mkdtemp(dir=self.tmp)
-    batch = images()
-    np.save(os.path.join(work, "images.npy"), batch)
-    child = standalone.run(_CHILD, [self.export_dir,
-         os.path.join(work, "images.npy"), work], work)
-    self.assertEqual(child.returncode, 0, child.stderr[-3000:])
+  def _child_ran(self):
+    self.assertEqual(self.child.returncode, 0, self.child.stderr[-3000:])
+    return self.child_dir
 
+  def test_serving_without_our_package_matches_greedy_decode(self):
+    work, batch = self._child_ran(), self.child_images
     want, want_strings = expected(self.model, self.pyramid, self.vocab, batch)
     self.assertTrue(any(want_strings), "degenerate test: all captions empty")
     for signature in ("serve_uint8", "serve"):
@@ -120,10 +146,77 @@ class ExportedCaptionerTest(tf.test.TestCase):
       self.assertAllEqual(got["scales"], want.scales)
       self.assertEqual(captions, want_strings)
 
+  def test_child_serves_a_grey_batch_as_its_rgb_copy(self):
+    work = self._child_ran()
+    grey = self.child_images[..., :1]
+    want, _ = expected(self.model, self.pyramid, self.vocab,
+                       np.repeat(grey, 3, axis=-1))
+    self.assertAllEqual(np.load(os.path.join(work, "grey_token_ids.npy")),
+                        want.ids)
+
+  def test_child_serves_an_empty_batch_as_zero_rows(self):
+    with open(os.path.join(self._child_ran(), "empty_shapes.json")) as f:
+      shapes = json.load(f)
+    steps = self.model.config.data.max_caption_length - 1
+    self.assertEqual(shapes, {"token_ids": [0, steps], "captions": [0],
+                              "locations": [0, steps, 2],
+                              "scales": [0, steps]})
+
+  def test_child_sees_the_channel_rule_for_five_channels(self):
+    with open(os.path.join(self._child_ran(),
+                           "five_channels_error.txt")) as f:
+      message = f.read()
+    self.assertIn("unsupported number of channels", message)
+    self.assertIn("channels 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 (RGBA)",
+                  message)
+
+  def test_alpha_channel_is_dropped(self):
+    rgb = images(2, seed=3)
+    alpha = np.full(rgb.shape[:-1] + (1,), 7, np.uint8)
+    serve = self.loaded.signatures["serve_uint8"]
+    with_alpha = serve(images=tf.constant(np.concatenate([rgb, alpha], -1)))
+    without = serve(images=tf.constant(rgb))
+    self.assertAllEqual(with_alpha["token_ids"], without["token_ids"])
+    self.assertAllEqual(with_alpha["locations"], without["locations"])
+
+  def test_grey_with_alpha_is_served_as_grey(self):
+    grey = images(2, seed=4)[..., :1]
+    serve = self.loaded.signatures["serve"]
+    two = serve(images=tf.constant(
+        np.concatenate([grey, 255 - grey], -1).astype(np.float32)))
+    rgb = serve(images=tf.constant(
+        np.repeat(grey, 3, axis=-1).astype(np.float32)))
+    self.assertAllEqual(two["token_ids"], rgb["token_ids"])
+
+  def test_float_batch_of_zero_images_gives_zero_rows(self):
+    out = self.loaded.signatures["serve"](
+        images=tf.zeros([0, IMAGE_SIZE, IMAGE_SIZE, 3]))
+    self.assertEqual(out["token_ids"].shape,
+                     (0, self.model.config.data.max_caption_length - 1))
+    self.assertEqual(out["captions"].shape, (0,))
+
+  def test_zero_channels_fail_naming_the_rule(self):
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "unsupported number of channels"):
+      self.loaded.signatures["serve_uint8"](
+          images=tf.zeros([1, IMAGE_SIZE, IMAGE_SIZE, 0], tf.uint8))
+
+  def test_an_empty_image_fails_naming_the_rule(self):
+    with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                "empty images: .*height, width >= 1"):
+      self.loaded.signatures["serve_uint8"](
+          images=tf.zeros([2, 0, IMAGE_SIZE, 3], tf.uint8))
+
+  def test_float_pixels_outside_0_255_fail_naming_the_range(self):
+    batch = images(1).astype(np.float32)
+    for bad in (batch * 2.0, batch - 128.0, np.full_like(batch, np.nan)):
+      with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                  "pixel values out of range"):
+        self.loaded.signatures["serve"](images=tf.constant(bad))
+
   def test_other_image_sizes_are_resized_to_the_backbone_input(self):
     big = np.repeat(np.repeat(images(2, seed=1), 2, axis=1), 2, axis=2)
-    loaded = tf.saved_model.load(self.export_dir)
-    out = loaded.signatures["serve_uint8"](images=tf.constant(big))
+    out = self.loaded.signatures["serve_uint8"](images=tf.constant(big))
     self.assertEqual(out["token_ids"].shape,
                      (2, self.model.config.data.max_caption_length - 1))
     self.assertEqual(out["captions"].shape, (2,))
@@ -141,8 +234,46 @@ class ExportedCaptionerTest(tf.test.TestCase):
                      [list(s) for s in self.model.feature_shapes])
     self.assertEqual(sorted(info["outputs"]),
                      ["captions", "locations", "scales", "token_ids"])
+    self.assertEqual(info["input"]["shape"], [None, None, None, None])
     self.assertEqual(flickr8k.Vocabulary.load(
         os.path.join(self.export_dir, "vocab.json")), self.vocab)
+
+
+class FeatureMapsTest(tf.test.TestCase):
+  """The export's CNN sees a JPEG as the feature cache did: one preprocessing.
+
+  The cache decodes the file itself (`flickr8k_cache._load_image`); here the
+  JPEG is decoded as a user would and sent through the `feature_maps`
+  signature, and the maps are compared with those the training pipeline
+  reads from the cache (stored as float32, so no rounding hides a
+  difference).
+  """
+
+  def test_exported_maps_of_a_jpeg_equal_its_cached_features(self):
+    root = self.create_tempdir().full_path
+    config = flickr8k_data.tiny_dataset_config(root)
+    config.data.feature_dtype = "float32"
+    data = flickr8k.make_datasets(config)
+    model = captioner.build_captioner(config, data.feature_shapes,
+                                      len(data.vocab))
+    export_dir = caption_export.export_captioner(
+        model, caption_export.build_pyramid(config), data.vocab,
+        os.path.join(root, "export"))
+    serve = tf.saved_model.load(export_dir).signatures["feature_maps"]
+    for split, cached in (("val", data.validation_features),
+                          ("test", data.test_features)):
+      cached = next(iter(cached))
+      paths = data.image_paths[split]
+      self.assertLen(paths, cached["features_0"].shape[0])
+      for row, path in enumerate(paths):
+        jpeg = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+        served = serve(images=jpeg[None])
+        self.assertEqual(sorted(served), ["features_0", "features_1"])
+        for key, value in served.items():
+          self.assertAllClose(value[0], cached[key][row], rtol=1e-5,
+                              atol=1e-5, msg=f"{path} {key}")
+          # Degenerate if the maps were all zero (dead ReLUs).
+          self.assertGreater(float(tf.reduce_max(tf.abs(value))), 0.0)
 
 
 class WorkdirTest(tf.test.TestCase):

@@ -1,10 +1,12 @@
 """The captioner through wsram_tf/run.py: a tiny synthetic run, end to end."""
 
+import itertools
 import json
 import os
 import tempfile
 
 import numpy as np
+import sacrebleu
 import tensorflow as tf
 
 from configs import captions as caption_configs
@@ -52,10 +54,19 @@ class TrainAndEvaluateTest(tf.test.TestCase):
       written = json.load(f)
     self.assertEqual(written["train_steps"], 2)
     self.assertEqual(written["variant"], "wsram_q")
-    for n in range(1, 5):
-      self.assertBetween(written[f"bleu_{n}"], 0.0, 100.0)
     self.assertEqual(written["num_test_images"], 2)
     self.assertLen(written["examples"], 2)
+    # The examples hold every test image here: BLEU recomputed from them
+    # with sacrebleu directly must be the BLEU written.
+    hypotheses = [e["caption"] for e in written["examples"]]
+    streams = [list(refs) for refs in itertools.zip_longest(
+        *[e["references"] for e in written["examples"]])]
+    self.assertNotEmpty(streams)
+    for n in range(1, 5):
+      want = sacrebleu.metrics.BLEU(
+          max_ngram_order=n, tokenize="none", smooth_method="none"
+      ).corpus_score(hypotheses, streams).score
+      self.assertAllClose(written[f"bleu_{n}"], want, msg=f"bleu_{n}")
     self.assertIsInstance(written["examples"][0]["caption"], str)
     self.assertEqual(results["bleu_1"], written["bleu_1"])
     exported = tf.saved_model.load(os.path.join(workdir, "export"))

@@ -1,4 +1,9 @@
-"""wsram_tf/captioner/model.py: rollout, masking, losses, gradients, XLA steps."""
+"""wsram_tf/captioner/model.py: rollout, masking, losses, gradients, XLA steps.
+
+The losses are also recomputed here from the rollout's per-step
+log-probabilities with numpy, from docs/design.md §2 alone (not from
+wsram_tf/objectives.py): L_M, the ESS and every variant's surrogate.
+"""
 
 from absl.testing import parameterized
 import numpy as np
@@ -147,6 +152,105 @@ class LossesTest(tf.test.TestCase):
         covered, model.theta_variables))
                 if v.path.endswith("action/location/kernel")][0]
     self.assertGreater(float(tf.reduce_max(tf.abs(location))), 0.0)
+
+
+def _softmax(x):
+  e = np.exp(x - x.max(axis=-1, keepdims=True))
+  return e / e.sum(axis=-1, keepdims=True)
+
+
+def numpy_objectives(variant: str, rollout) -> dict:
+  """docs/design.md §2.1-2.5 in float64 numpy, from per-step log-probs.
+
+  Returns the bound and ESS (batch means), the estimator's surrogate
+  ("loss"), the VAR+c baseline's squared error and, for +q, loss_eta.
+  """
+  word = rollout.word_log_probs.numpy().astype(np.float64)  # [B, M, S]
+  prior = rollout.log_prior_steps.numpy().astype(np.float64)
+  proposal = rollout.log_proposal_steps.numpy().astype(np.float64)
+  m = word.shape[1]
+  ll, lp, lq = word.sum(-1), prior.sum(-1), proposal.sum(-1)  # [B, M]
+  log_w = lp + ll - lq  # eq. 7; for VAR q is the prior and log w = ll.
+  top = log_w.max(-1, keepdims=True)
+  bound = (top[:, 0] + np.log(np.exp(log_w - top).sum(-1))) - np.log(m)
+  w = _softmax(log_w)
+  out = {"bound": bound.mean(), "ess": (1.0 / (w ** 2).sum(-1)).mean(),
+         "baseline_loss": 0.0}
+  if variant.startswith("var"):
+    # eq. 5 with reward log p(y|a) minus the baseline read before a_t.
+    baseline = (rollout.baseline_steps.numpy().astype(np.float64)
+                if variant == "var_c" else np.zeros_like(prior))
+    advantage = ll[..., None] - baseline
+    out["loss"] = -(ll + (advantage * prior).sum(-1)).mean()
+    if variant == "var_c":
+      out["baseline_loss"] = ((baseline - ll[..., None]) ** 2).mean()
+    return out
+  if variant.endswith("c"):  # eq. 16 and 17
+    r = _softmax(lp - lq)
+    out["loss"] = -(w * ll + (w - r) * lp).sum(-1).mean()
+    out["loss_eta"] = -((w - 1.0 / m) * lq).sum(-1).mean()
+  else:  # eq. 8 and 14
+    out["loss"] = -(w * (ll + lp)).sum(-1).mean()
+    out["loss_eta"] = -(w * lq).sum(-1).mean()
+  return out
+
+
+class BoundFromLogProbsTest(parameterized.TestCase, tf.test.TestCase):
+
+  @parameterized.parameters(*caption_configs.VARIANTS)
+  def test_losses_equal_the_bound_recomputed_from_step_log_probs(self,
+                                                                 variant):
+    model = build(variant)
+    loss_theta, loss_eta, stats, out = model.compute_losses(
+        features(seed=1), CAPTIONS, seed=[6, 7])
+    want = numpy_objectives(variant, out)
+    self.assertAllClose(stats["bound"], want["bound"], rtol=1e-5)
+    self.assertAllClose(stats["ess"], want["ess"], rtol=1e-5)
+    self.assertAllClose(stats["loss"], want["loss"], rtol=1e-5)
+    self.assertAllClose(stats["baseline_loss"], want["baseline_loss"],
+                        rtol=1e-5, atol=1e-7)
+    self.assertAllClose(loss_theta, want["loss"] + want["baseline_loss"],
+                        rtol=1e-5)
+    if "q" in variant.split("_")[-1]:
+      self.assertAllClose(loss_eta, want["loss_eta"], rtol=1e-5)
+
+  def test_samples_disagree_so_the_weights_matter(self):
+    # With equal log w every estimator above collapses to a plain mean and
+    # a wrong weighting would pass unnoticed.
+    out = build("wsram_qc").rollout(features(seed=1), CAPTIONS, 3,
+                                    "inference", seed=[6, 7])
+    log_w = (tf.reduce_sum(out.log_prior_steps, -1) + out.log_likelihood
+             - tf.reduce_sum(out.log_proposal_steps, -1))
+    self.assertGreater(float(tf.reduce_min(
+        tf.reduce_max(log_w, 1) - tf.reduce_min(log_w, 1))), 0.05)
+
+  def test_log_likelihood_is_the_sum_of_word_log_probs(self):
+    out = build("wsram_q").rollout(features(), CAPTIONS, 2, "inference",
+                                   seed=[1, 2])
+    self.assertAllClose(out.log_likelihood,
+                        np.sum(out.word_log_probs.numpy(), -1), rtol=1e-6)
+
+  def test_wsram_theta_gradient_is_the_gradient_of_minus_the_bound(self):
+    # docs/design.md §2.3: with q held fixed, loss_theta's gradient is that
+    # of -L_M, here differentiated straight from the step log-probs.
+    model = build("wsram_q")
+    with tf.GradientTape(persistent=True) as tape:
+      loss_theta, _, _, out = model.compute_losses(features(), CAPTIONS,
+                                                   seed=[8, 9])
+      log_w = (tf.reduce_sum(out.log_prior_steps, -1)
+               + tf.reduce_sum(out.word_log_probs, -1)
+               - tf.stop_gradient(tf.reduce_sum(out.log_proposal_steps, -1)))
+      minus_bound = -tf.reduce_mean(tf.reduce_logsumexp(log_w, -1))
+    theta = model.theta_variables
+    for path, a, b in zip([v.path for v in theta],
+                          tape.gradient(loss_theta, theta),
+                          tape.gradient(minus_bound, theta)):
+      if a is None:
+        self.assertIsNone(b, path)
+        continue
+      # The embedding's gradients are IndexedSlices: compare dense.
+      self.assertAllClose(tf.convert_to_tensor(a), tf.convert_to_tensor(b),
+                          rtol=1e-4, atol=1e-6, msg=path)
 
 
 class TrainStepTest(tf.test.TestCase, parameterized.TestCase):

@@ -4,8 +4,18 @@ Written at the end of training and by `python -m wsram_tf.export` (the
 shared scaffold, `wsram_tf/export.py`); it holds the frozen CNN and the
 captioner. Signatures:
 
-- `serve(images)`: float32 [None, H, W, 3] RGB in 0..255, any H, W;
-- `serve_uint8(images)`: the same from uint8 (e.g. `tf.io.decode_jpeg`).
+- `serve(images)`: float32 [None, H, W, C] in 0..255, any H, W;
+- `serve_uint8(images)`: the same from uint8 (e.g. `tf.io.decode_jpeg`);
+- `feature_maps(images)`: uint8 [None, H, W, C] -> the frozen CNN's maps
+  `features_k` [None, h_k, w_k, c_k], exactly what the feature cache stored
+  for the same pixels (one preprocessing for training and serving).
+
+Input is checked inside the signatures, so a caller of the bare SavedModel
+gets a message that says what is expected: C may be 1 (grey, repeated to
+RGB), 2 (grey + alpha, alpha dropped), 3 (RGB) or 4 (RGBA, alpha dropped);
+any other C, an empty image (H or W 0) or float pixels outside 0..255 (or
+not finite) fail with an `InvalidArgumentError` naming the rule. A batch of
+0 images returns outputs with 0 rows.
 
 Images are squashed to the backbone's square input by the feature cache's
 own `feature_pyramid.resize_images`, run through the frozen feature pyramid,
@@ -45,6 +55,45 @@ def captions_from_ids(ids: tf.Tensor, words) -> tf.Tensor:
                                 separator=" ")
 
 
+INPUT_RULE = ("images must be [batch, height, width, channels] with height, "
+              "width >= 1 and channels 1 (grey), 2 (grey+alpha), 3 (RGB) or 4 "
+              "(RGBA), pixels in 0..255")
+
+
+def checked_rgb(images: tf.Tensor) -> tf.Tensor:
+  """Serving input -> float32 [B, H, W, 3] RGB 0..255, or a clear error.
+
+  The checks run inside the SavedModel (tf.debugging), so a user who has
+  only TensorFlow sees which rule the input broke, not a convolution error.
+  """
+  shape = tf.shape(images)
+  batch, height, width, channels = tf.unstack(shape)
+  has_pixels = tf.logical_or(
+      tf.equal(batch, 0), tf.logical_and(height > 0, width > 0))
+  checks = [
+      tf.debugging.Assert(has_pixels, [
+          f"serve: empty images: {INPUT_RULE}; got shape", shape]),
+      tf.debugging.Assert(
+          tf.logical_and(channels >= 1, channels <= 4),
+          [f"serve: unsupported number of channels: {INPUT_RULE}; got shape",
+           shape]),
+  ]
+  if images.dtype.is_floating:
+    # 0..1 floats would pass this check, but NaN, negative or >255 pixels
+    # can only be a mistake; a uint8 input is in range by construction.
+    in_range = tf.reduce_all(tf.logical_and(images >= 0.0, images <= 255.0))
+    checks.append(tf.debugging.Assert(in_range, [
+        f"serve: pixel values out of range: {INPUT_RULE} (finite float32, "
+        "0..255 like uint8, not 0..1 scaled or normalised); got min",
+        tf.reduce_min(images), "max", tf.reduce_max(images)]))
+  with tf.control_dependencies(checks):
+    images = tf.identity(images)
+  rgb = tf.cond(channels < 3,
+                lambda: tf.repeat(images[..., :1], 3, axis=-1),
+                lambda: images[..., :3])
+  return tf.cast(tf.ensure_shape(rgb, [None, None, None, 3]), tf.float32)
+
+
 def build_pyramid(config) -> feature_pyramid.FeaturePyramid:
   """The frozen CNN of config.backbone (as the feature cache built it)."""
   b = config.backbone
@@ -81,21 +130,49 @@ def export_captioner(model: captioner.AttentionCaptioner,
     raise ValueError(f"export: vocabulary has {len(vocab)} words, the "
                      f"captioner {model.vocab_size}.")
 
-  def run(images):
-    maps = pyramid(feature_pyramid.resize_images(images, image_size))
-    out = decoding.greedy_decode(model, maps, steps)
+  def maps_of(rgb):
+    return pyramid(feature_pyramid.resize_images(rgb, image_size))
+
+  def caption(rgb):
+    out = decoding.greedy_decode(model, maps_of(rgb), steps)
     return {"token_ids": out.ids,
             "captions": captions_from_ids(out.ids, vocab.words),
             "locations": out.locations,
             "scales": tf.cast(out.scales, tf.int32)}
 
+  def no_captions():
+    return {"token_ids": tf.zeros([0, steps], tf.int32),
+            "captions": tf.zeros([0], tf.string),
+            "locations": tf.zeros([0, steps, 2]),
+            "scales": tf.zeros([0, steps], tf.int32)}
+
+  def run(images):
+    rgb = checked_rgb(images)
+    # The CNN and the resize fail on an empty batch: answer it without them.
+    return tf.cond(tf.shape(rgb)[0] > 0, lambda: caption(rgb), no_captions)
+
+  def feature_maps(images):
+    rgb = checked_rgb(images)
+    return tf.cond(
+        tf.shape(rgb)[0] > 0,
+        lambda: {f"features_{k}": m for k, m in enumerate(maps_of(rgb))},
+        lambda: {f"features_{k}": tf.zeros((0,) + s)
+                 for k, s in enumerate(shapes)})
+
+  def images_spec(dtype):
+    # Channels left open so that a wrong count reaches checked_rgb's message.
+    return [tf.TensorSpec([None, None, None, None], dtype, name="images")]
+
   # Python loops over a static number of steps: nothing for AutoGraph to do.
-  serve = tf.function(run, autograph=False, input_signature=[
-      tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
-  serve_uint8 = tf.function(run, autograph=False, input_signature=[
-      tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+  serve = tf.function(run, autograph=False,
+                      input_signature=images_spec(tf.float32))
+  serve_uint8 = tf.function(run, autograph=False,
+                            input_signature=images_spec(tf.uint8))
+  maps_uint8 = tf.function(feature_maps, autograph=False,
+                           input_signature=images_spec(tf.uint8))
   export.save_functions(
-      export_dir, {"serve": serve, "serve_uint8": serve_uint8}, config,
+      export_dir, {"serve": serve, "serve_uint8": serve_uint8,
+                   "feature_maps": maps_uint8}, config,
       export_info(config, image_size, shapes, steps))
   vocab.save(os.path.join(export_dir, "vocab.json"))
   return export_dir
@@ -105,13 +182,18 @@ def export_info(config, image_size: int, shapes, steps: int) -> dict:
   """What a user of the SavedModel needs to read its inputs and outputs."""
   return {
       "variant": config.get("variant"),
-      "input": {"name": "images", "shape": [None, None, None, 3],
-                "dtype": "float32 (serve) or uint8 (serve_uint8)",
-                "note": f"RGB 0..255; resized to {image_size}x{image_size}."},
+      "input": {"name": "images", "shape": [None, None, None, None],
+                "dtype": "float32 (serve) or uint8 (serve_uint8, "
+                         "feature_maps)",
+                "note": f"{INPUT_RULE}; 1-2 channels are grey (repeated to "
+                        "RGB), a 4th channel is alpha (dropped); resized to "
+                        f"{image_size}x{image_size}."},
       "backbone": {"name": config.backbone.name, "image_size": image_size,
                    "feature_shapes": [list(s) for s in shapes]},
       "max_steps": steps,
       "decoding": "greedy, attention at the prior's mode",
+      "feature_maps": "the frozen CNN's maps features_k [B, h_k, w_k, c_k] "
+                      "of uint8 images, as the feature cache computed them.",
       "outputs": {
           "token_ids": "int32 [B, T]: words after <start>; <end> then <pad>.",
           "captions": "string [B]: the words before <end>.",
