@@ -208,6 +208,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     raise ValueError(
         "config.train.jit_compile must be False with strategy=multi_worker "
         "on CPUs: XLA does not compile collectives for CPU devices.")
+  replicas = strategy.num_replicas_in_sync
+  if config.train.batch_size % replicas:
+    # An uneven split would silently differ from the one-device update: the
+    # losses are scaled, and the action noise indexed, by equal shares.
+    raise ValueError(
+        f"config.train.batch_size={config.train.batch_size} must be a "
+        f"multiple of the {replicas} replicas of strategy="
+        f"{config.train.strategy}.")
   workdir = worker_dir(strategy, workdir)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
