@@ -174,7 +174,7 @@ class _RunConformance:
         run.train_and_evaluate(config, cls.resumed)
       except KeyboardInterrupt:
         pass
-    cls.killed_results = os.path.exists(
+    cls.killed_run_finished = os.path.exists(
         os.path.join(cls.resumed, "results.json"))
     run.train_and_evaluate(config, cls.resumed)
 
@@ -184,7 +184,7 @@ class _RunConformance:
     super().tearDownClass()
 
   def test_resumed_run_ends_with_the_uninterrupted_weights(self):
-    self.assertFalse(self.killed_results, "the kill came too late")
+    self.assertFalse(self.killed_run_finished, "the kill came too late")
     # Same parameters, optimizer states, sampler state and data stream:
     # identical arithmetic, so identical weights.
     straight = builders.final_weights(self.TASK, self.straight)

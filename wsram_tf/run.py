@@ -135,6 +135,20 @@ def worker_dir(strategy: tf.distribute.Strategy, workdir: str) -> str:
                       f"{resolver.task_type}-{resolver.task_id}")
 
 
+def sharded_by_data(train_from: Callable[[int], tf.data.Dataset]):
+  """`train_from` whose batches a multi-worker run splits by element.
+
+  Every worker then reads the whole stream and keeps its replicas' part of
+  each global batch, as one process would split it. tf.data's AUTO policy
+  does this only while no pipeline reads through a file reader dataset; with
+  one it would hand the workers different files instead.
+  """
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  return lambda start_batch: train_from(start_batch).with_options(options)
+
+
 def callbacks_for(application: Application, config, workdir: str,
                   data) -> list:
   """The callbacks of a run, in the order they must run."""
@@ -223,7 +237,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   data = application.make_data(config, workdir)
   with strategy.scope():
     model = application.build_model(config, data)
-  steps = fit(model, config, data.train_from, data.validation,
+  steps = fit(model, config, sharded_by_data(data.train_from), data.validation,
               callbacks_for(application, config, workdir, data))
   model.save_weights(os.path.join(workdir, "final.weights.h5"))
 
