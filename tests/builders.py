@@ -1,8 +1,14 @@
-"""Tiny models of both applications, built the same way by every test.
+"""Tiny models and runs of both applications, built the same way by every test.
 
 A test helper, not a test: tests import their builders from here, never from
-another test module.
+another test module. The last section gives each application the same
+interface (`TASKS`): a compiled model and two global batches, a run config
+over tiny data written to disk, serving inputs and the outputs the model
+gives them, so one test can check a guarantee over both
+(tests/conformance_test.py).
 """
+
+import os
 
 import keras
 import numpy as np
@@ -10,8 +16,13 @@ import tensorflow as tf
 
 from configs import captions as caption_configs
 from configs import mnist as mnist_configs
+from pipelines import feature_pyramid
+from pipelines import synthetic_captions
 from tests import toy_data
+from wsram_tf.captioner import decoding
+from wsram_tf.captioner import export as captioner_export
 from wsram_tf.captioner import model as captioner_lib
+from wsram_tf.classifier import export as classifier_export
 from wsram_tf.classifier import model as classifier_lib
 
 # -- the classifier on toy_data's 32x32 corner patterns ------------------------
@@ -80,3 +91,117 @@ def build_captioner(variant: str = "wsram_qc", jit_compile: bool = False,
   config = captioner_config(variant, **model)
   config.train.jit_compile = jit_compile
   return captioner_lib.build_captioner(config, SHAPES, VOCAB)
+
+
+# -- both applications behind one interface ------------------------------------
+
+TASKS = ("classifier", "captioner")
+# A +q+c variant, so a step updates theta, eta and the baseline.
+VARIANT = "wsram_qc"
+
+
+def tiny_model(task: str, seed: int = 0, jit_compile: bool = False):
+  """A built, compiled model of `task` (VARIANT) for `tiny_batches`."""
+  if task == "classifier":
+    return toy_model(VARIANT, seed=seed, jit_compile=jit_compile)
+  keras.utils.set_random_seed(seed)
+  return build_captioner(VARIANT, jit_compile=jit_compile)
+
+
+def tiny_batches(task: str) -> tf.data.Dataset:
+  """Two global batches for `tiny_model`: 8 canvases, or 4 captions of
+  different lengths (so the masking and the replicas' shares both matter)."""
+  if task == "classifier":
+    images, labels = toy_data.corner_patterns(16)
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+  captions = np.concatenate([CAPTIONS, [[1, 3, 2, 0, 0, 0]]] * 2)
+  features = caption_features(batch=len(captions), seed=5)
+  return tf.data.Dataset.from_tensor_slices((features, captions)).batch(4)
+
+
+def tiny_digits(num: int = 30):
+  """Random blobs standing in for MNIST digits, labels 0..9 in turn."""
+  rng = np.random.default_rng(0)
+  digits = np.zeros((num, 28, 28), np.uint8)
+  for i in range(num):
+    top, left = rng.integers(4, 16, 2)
+    digits[i, top:top + 8, left:left + 6] = rng.integers(128, 256)
+  return digits, np.arange(num) % 10
+
+
+def tiny_run_config(task: str, root: str, **train):
+  """A config of `task` whose data this writes under `root`; train.* overrides.
+
+  The classifier reads idx files of random digits, the captioner synthetic
+  captioned images through its feature cache. XLA is off: compiles would
+  dominate these few steps (the conformance test checks XLA apart).
+  """
+  data_dir = os.path.join(root, "data")
+  if task == "classifier":
+    os.makedirs(data_dir, exist_ok=True)
+    toy_data.write_idx_dir(data_dir, toy_data.random_mnist_arrays(80, 24))
+    config = mnist_configs.get_config(f"{VARIANT},tiny")
+    config.data.mnist_dir = data_dir
+    config.data.canvas_size = 60
+    config.data.max_digit_size = 40
+    config.data.validation_size = 16
+    config.model.hidden_size = 16
+    config.eval.batch_size = 16
+  else:
+    synthetic_captions.generate(data_dir, *tiny_digits(), num_images=20,
+                                image_size=64, seed=0)
+    config = caption_configs.get_config(f"{VARIANT},tiny")
+    config.data.flickr8k_dir = data_dir
+    config.data.cache_dir = os.path.join(root, "cache")
+    config.data.verify_images = False
+    config.data.max_caption_length = 8
+    config.eval.batch_size = 8
+  config.train.batch_size = 8
+  config.train.jit_compile = False
+  config.train.glimpse_every_epochs = 0
+  config.train.update(train)
+  return config
+
+
+# Signature each application's export serves (float canvases, uint8 photos).
+SIGNATURES = {"classifier": "serve", "captioner": "serve_uint8"}
+
+
+def serving_inputs(task: str, config, count: int = 4) -> np.ndarray:
+  """Random images of the kind `SIGNATURES[task]` takes."""
+  rng = np.random.default_rng(3)
+  if task == "classifier":
+    side = config.data.canvas_size
+    return rng.uniform(0, 1, (count, side, side, 1)).astype(np.float32)
+  side = config.backbone.image_size
+  return rng.integers(0, 256, (count, side, side, 3), np.uint8)
+
+
+def served_by_model(task: str, workdir: str, images) -> dict:
+  """What the export of the run in `workdir` must serve for `images`,
+  computed by the model rebuilt from its final weights (numpy outputs)."""
+  if task == "classifier":
+    model, _ = load_run(task, workdir)
+    out = model.predict_with_trace(images, deterministic=True)
+    return {"probabilities": out.probabilities.numpy(),
+            "locations": out.locations.numpy(), "scales": out.scales.numpy()}
+  model, pyramid, vocab = load_run(task, workdir)
+  maps = pyramid(feature_pyramid.resize_images(
+      images, model.config.backbone.image_size))
+  out = decoding.greedy_decode(model, maps,
+                               model.config.data.max_caption_length - 1)
+  return {"token_ids": out.ids.numpy(), "locations": out.locations.numpy(),
+          "scales": out.scales.numpy(),
+          "captions": np.array(decoding.to_strings(out.ids, vocab))}
+
+
+def final_weights(task: str, workdir: str) -> list:
+  """The final weights of the run in `workdir`, as numpy arrays."""
+  return load_run(task, workdir)[0].get_weights()
+
+
+def load_run(task: str, workdir: str):
+  """(model, *rest) rebuilt from the final weights of the run in `workdir`."""
+  if task == "classifier":
+    return classifier_export.load_model_from_workdir(workdir)
+  return captioner_export.load_from_workdir(workdir)

@@ -16,6 +16,7 @@ Work directory layout:
   final.weights.h5   weights after the last step
   export/            the SavedModel (config.train.export)
   results.json       the application's test results, steps, variant, time
+  workers/<task>/    a non-chief worker's own files (strategy=multi_worker)
   (and whatever the application adds, e.g. the captioner's vocab.json)
 """
 
@@ -118,6 +119,36 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
   return tf.distribute.get_strategy()
 
 
+def worker_dir(strategy: tf.distribute.Strategy, workdir: str) -> str:
+  """Where this process writes: `workdir`, or for a worker other than the
+  chief of a multi-worker run, its own `workdir/workers/<task>/`.
+
+  Every worker runs the whole skeleton (evaluation, for one, averages its
+  logs with collective ops every worker must join), so each writes its
+  files; beside the chief's in a shared `workdir` they would clobber them.
+  The chief's are the run's, in `workdir` as in a one-process run.
+  """
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or strategy.extended.should_checkpoint:
+    return workdir
+  return os.path.join(workdir, "workers",
+                      f"{resolver.task_type}-{resolver.task_id}")
+
+
+def sharded_by_data(train_from: Callable[[int], tf.data.Dataset]):
+  """`train_from` whose batches a multi-worker run splits by element.
+
+  Every worker then reads the whole stream and keeps its replicas' part of
+  each global batch, as one process would split it. tf.data's AUTO policy
+  does this only while no pipeline reads through a file reader dataset; with
+  one it would hand the workers different files instead.
+  """
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  return lambda start_batch: train_from(start_batch).with_options(options)
+
+
 def callbacks_for(application: Application, config, workdir: str,
                   data) -> list:
   """The callbacks of a run, in the order they must run."""
@@ -180,16 +211,33 @@ def fit(model, config, train_from, validation_data, callbacks) -> int:
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config` into `workdir`; returns (and writes) results.json."""
   application = check_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
   start = time.time()
   keras.utils.set_random_seed(config.seed)
   strategy = make_strategy(config.train.strategy)
+  if (config.train.strategy == "multi_worker" and config.train.jit_compile
+      and not tf.config.list_logical_devices("GPU")):
+    # Fail before any work: otherwise the first step fails, after the data
+    # and model are built, with "Collectives are not yet implemented for CPU
+    # devices when compiling with XLA" (the gradient all-reduce).
+    raise ValueError(
+        "config.train.jit_compile must be False with strategy=multi_worker "
+        "on CPUs: XLA does not compile collectives for CPU devices.")
+  replicas = strategy.num_replicas_in_sync
+  if config.train.batch_size % replicas:
+    # An uneven split would silently differ from the one-device update: the
+    # losses are scaled, and the action noise indexed, by equal shares.
+    raise ValueError(
+        f"config.train.batch_size={config.train.batch_size} must be a "
+        f"multiple of the {replicas} replicas of strategy="
+        f"{config.train.strategy}.")
+  workdir = worker_dir(strategy, workdir)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2))
   data = application.make_data(config, workdir)
   with strategy.scope():
     model = application.build_model(config, data)
-  steps = fit(model, config, data.train_from, data.validation,
+  steps = fit(model, config, sharded_by_data(data.train_from), data.validation,
               callbacks_for(application, config, workdir, data))
   model.save_weights(os.path.join(workdir, "final.weights.h5"))
 

@@ -84,6 +84,31 @@ class WakeSleepModel(keras.Model):
     if self.eta_optimizer is not None and not self.eta_optimizer.built:
       self.eta_optimizer.build(self.eta_variables)
 
+  def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # Keras' TF trainer calls this at the start of fit/evaluate to build an
+    # unbuilt model from the first batch, which it first averages with
+    # strategy.reduce; under MultiWorkerMirroredStrategy that reduce fails on
+    # the (inputs, targets) nest (keras-team/keras#20585). Our models and
+    # optimizers are built in build(), so there is nothing to do.
+    if self.built and (getattr(self, "optimizer", None) is None
+                       or self.optimizer.built):
+      return
+    super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+  def _make_function(self, step_function):
+    # Keras' TF trainer averages the logs of train_step and test_step across
+    # MultiWorkerMirroredStrategy workers with strategy.reduce("MEAN", v,
+    # axis=0), which fails on our scalar logs (tensorflow/tensorflow#72388).
+    # A length-1 axis makes that reduce the mean over replicas of a scalar.
+    if not isinstance(self.distribute_strategy,
+                      tf.distribute.MultiWorkerMirroredStrategy):
+      return super()._make_function(step_function)
+
+    def step_with_batch_axis(data):
+      return {name: tf.reshape(value, [1])
+              for name, value in step_function(data).items()}
+    return super()._make_function(step_with_batch_axis)
+
   @property
   def eta_variables(self):
     return [] if self.inference is None else self.inference.trainable_variables
