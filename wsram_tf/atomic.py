@@ -7,14 +7,17 @@ Used for config.json, results.json, the weights files, vocab.json, the
 export directory and the CSV logs that a resumed run trims.
 
 `fault_point(name)` is the hook of the fault-injection test
-(tests/fault_injection_test.py): with WSRAM_FAULT_POINT="name:k" in the
+(tests/fault_injection_test.py): with WSRAM_FAULT_POINT="name@k" in the
 environment the process kills itself (SIGKILL, no cleanup) the k-th time it
-passes `name`. Without the variable it does nothing.
+passes `name`; "name@k@seconds" kills it that long after, from another
+thread, i.e. in the middle of whatever follows (a backup being written).
+Without the variable it does nothing.
 """
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -30,13 +33,17 @@ def fault_point(name: str) -> None:
   spec = os.environ.get(FAULT_ENV)
   if not spec:
     return
-  target, _, count = spec.rpartition(":")
+  target, count, delay = (spec.split("@") + ["0"])[:3]
   if target != name:
     return
   with _fault_lock:
     _fault_counts[name] = _fault_counts.get(name, 0) + 1
-    if _fault_counts[name] == int(count):
-      os.kill(os.getpid(), signal.SIGKILL)
+    if _fault_counts[name] != int(count):
+      return
+  if float(delay) <= 0:
+    os.kill(os.getpid(), signal.SIGKILL)
+  threading.Timer(float(delay), os.kill,
+                  (os.getpid(), signal.SIGKILL)).start()
 
 
 def temporary_name(path: str, suffix: str = "") -> str:
@@ -104,3 +111,21 @@ def replace_dir(write: Callable[[str], object], path: str) -> str:
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
   return path
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp\d+")
+
+
+def remove_leftovers(directory: str) -> list:
+  """Deletes temporary files and directories of killed writers in
+  `directory` (call only while no other process writes there)."""
+  if not os.path.isdir(directory):
+    return []
+  removed = [os.path.join(directory, name) for name in os.listdir(directory)
+             if _TEMPORARY.match(name)]
+  for path in removed:
+    if os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      os.remove(path)
+  return removed
