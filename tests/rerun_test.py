@@ -255,7 +255,11 @@ class EpochBoundaryTest(tf.test.TestCase):
                              lambda *args: original(*args) + list(extra))
 
   def assert_same_as_straight(self, workdir):
+    """Bit-identical weights; every metrics row once, with the same values."""
     self.assertEqual(metric_epochs(workdir), [0, 1, 2])
+    with open(os.path.join(workdir, "metrics.csv")) as f, open(
+        os.path.join(self.straight, "metrics.csv")) as g:
+      self.assertEqual(f.read(), g.read())
     assert_same_weights(
         self, weights(os.path.join(workdir, "final.weights.h5")),
         weights(os.path.join(self.straight, "final.weights.h5")))
@@ -268,6 +272,15 @@ class EpochBoundaryTest(tf.test.TestCase):
           run.train_and_evaluate(self.config(), workdir)
         run.train_and_evaluate(self.config(), workdir)
         self.assert_same_as_straight(workdir)
+
+  def test_killed_mid_epoch_logs_the_same_epoch_averages(self):
+    workdir = self.create_tempdir().full_path
+    config = self.config(checkpoint_every_steps=1)
+    with self._with_callbacks(KillAtBatchEnd(3)), \
+        self.assertRaises(KeyboardInterrupt):
+      run.train_and_evaluate(config, workdir)
+    run.train_and_evaluate(config, workdir)
+    self.assert_same_as_straight(workdir)
 
   def test_a_backup_interval_longer_than_the_run(self):
     workdir = self.create_tempdir().full_path

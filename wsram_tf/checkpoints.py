@@ -29,7 +29,12 @@ class CheckpointError(RuntimeError):
   """No intact backup to resume from although backups exist."""
 
 
-def training_checkpoint(model) -> tf.train.Checkpoint:
+def metric_variables(model) -> list:
+  """The running sums of the model's metrics (the epoch's train averages)."""
+  return [v for m in model.metrics for v in m.variables]
+
+
+def training_checkpoint(model, metrics: bool = True) -> tf.train.Checkpoint:
   """Everything a resumed run needs to continue as if never stopped."""
   generator = getattr(model, "training_seed_generator", None) or (
       model.seed_generator)
@@ -38,6 +43,10 @@ def training_checkpoint(model) -> tf.train.Checkpoint:
            "seed": generator.state}
   if model.eta_optimizer is not None:
     state["eta_optimizer"] = model.eta_optimizer
+  if metrics:
+    # A run resumed mid-epoch logs the same epoch averages as one never
+    # stopped only if it continues the sums of the steps before the backup.
+    state["metrics"] = metric_variables(model)
   return tf.train.Checkpoint(**state)
 
 
@@ -56,6 +65,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     self.steps_per_epoch = steps_per_epoch  # 0: backups at batch ends only.
     self._manager = None
     self._saved_step = None
+    self._resumed_metrics = None
 
   def manager(self, model) -> tf.train.CheckpointManager:
     if self._manager is None:
@@ -76,7 +86,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     damaged = []
     for path in reversed(manager.checkpoints):  # Newest first.
       try:
-        manager.checkpoint.restore(path).assert_existing_objects_matched()
+        self._restore_one(model, path)
       except Exception as e:  # DataLoss, OutOfRange, IndexError, ...
         damaged.append(f"{path}: {type(e).__name__}: {str(e)[:200]}")
         logging.warning("Backup %s is damaged (%s: %s); trying an older one.",
@@ -84,12 +94,30 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         continue
       logging.info("Resumed from %s", path)
       self._saved_step = int(model.optimizer.iterations.numpy())
+      if self.steps_per_epoch and self._saved_step % self.steps_per_epoch:
+        self._resumed_metrics = [v.numpy() for v in metric_variables(model)]
       return self._saved_step
     if damaged:
       raise CheckpointError(
           "No intact backup to resume from in " + self.directory + ": "
           + "; ".join(damaged) + ". Move checkpoints/ away to start over.")
     return int(model.optimizer.iterations.numpy())
+
+  def _restore_one(self, model, path: str) -> None:
+    names = [name for name, _ in tf.train.list_variables(path)]
+    if any(name.startswith("metrics/") for name in names):
+      checkpoint = self.manager(model).checkpoint
+    else:  # Written before metrics were backed up: restore the rest.
+      checkpoint = training_checkpoint(model, metrics=False)
+    checkpoint.restore(path).assert_existing_objects_matched()
+
+  def on_epoch_begin(self, epoch, logs=None):
+    # Keras has just reset the metrics; a resumed epoch continues its sums.
+    if self._resumed_metrics is not None:
+      for variable, value in zip(metric_variables(self.model),
+                                 self._resumed_metrics):
+        variable.assign(value)
+      self._resumed_metrics = None
 
   def save(self) -> None:
     step = int(self.model.optimizer.iterations.numpy())
