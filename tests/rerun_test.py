@@ -6,6 +6,8 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from unittest import mock
 
@@ -21,6 +23,7 @@ from tests import toy_data
 from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import run
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_config(mnist_dir: str, **train_fields):
   config = mnist_configs.get_config("wsram_qc,tiny")
@@ -142,6 +145,22 @@ class RerunTest(tf.test.TestCase):
     results = run.train_and_evaluate(config, workdir)
     self.assertEqual(results["train_steps"], 4)
     self.assertEqual(metric_epochs(workdir), [0, 1])
+
+  def test_the_cli_states_the_refusal_without_a_traceback(self):
+    workdir = self.create_tempdir().full_path
+    config = mnist_configs.get_config("wsram_qc,tiny")
+    with config.unlocked():
+      config.seed = 1
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort())
+    result = subprocess.run(
+        [sys.executable, "-m", "wsram_tf.main",
+         "--config=configs/mnist.py:wsram_qc,tiny", f"--workdir={workdir}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+    self.assertIn("seed: 1 -> 0", result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
 
   # Item 3: best.weights.h5 is replaced whole, and checked on resume.
   def test_a_kill_while_best_is_rewritten_keeps_the_previous_best(self):
