@@ -74,7 +74,8 @@ class WakeSleepModel(keras.Model):
     """Restarts the evaluation stream at (config.seed, step) and routes
     rollouts traced meanwhile (Keras traces test/predict steps at first
     use, inside this call) to it."""
-    step = 0 if self.optimizer is None else int(self.optimizer.iterations)
+    step = (0 if self.optimizer is None
+            else int(self.optimizer.iterations.numpy()))
     state = np.random.SeedSequence(
         [self.config.seed, 0xE7A1, step]).generate_state(2) % 2**31
     self.evaluation_seed_generator.state.assign(
