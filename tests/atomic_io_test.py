@@ -53,6 +53,13 @@ class AtomicWriteTest(absltest.TestCase):
       self.assertEqual(f.read(), "new")
     self.assertEqual(os.listdir(root), ["export"])
 
+  def test_a_directory_that_is_no_export_is_not_replaced(self):
+    target = self.create_tempdir().full_path
+    open(os.path.join(target, "notes.txt"), "w").close()
+    with self.assertRaisesRegex(FileExistsError, "saved_model.pb"):
+      atomic.replace_dir(os.makedirs, target)
+    self.assertEqual(os.listdir(target), ["notes.txt"])
+
   def test_leftovers_of_killed_writers_are_removed(self):
     directory = self.create_tempdir().full_path
     for name in (".final.weights.h5.tmp123.weights.h5", "metrics.csv",

@@ -90,14 +90,22 @@ def save_weights(model, path: str) -> None:
     model.save_weights(tmp)
 
 
-def replace_dir(write: Callable[[str], object], path: str) -> str:
+def replace_dir(write: Callable[[str], object], path: str,
+                marker: str = "saved_model.pb") -> str:
   """Calls `write(tmp_dir)`, then puts tmp_dir where `path` was.
 
-  Two renames cannot be one atomic step: a kill between them leaves the old
-  directory as `.<name>.old<pid>` beside a missing `path`, never a half-
-  written `path`.
+  Only an empty directory or one holding `marker` (an earlier export) is
+  replaced: a user's `--export_dir=~/models` is never swept away. Two
+  renames cannot be one atomic step: a kill between them leaves the old
+  directory as `.<name>.tmp<pid>.old` beside a missing `path`, never a
+  half-written `path`.
   """
   path = os.path.normpath(path)
+  if os.path.isdir(path) and os.listdir(path) and not os.path.exists(
+      os.path.join(path, marker)):
+    raise FileExistsError(
+        f"{path} exists and holds no {marker}: not an earlier export, so it "
+        "is not replaced. Pass a new or empty directory.")
   tmp = temporary_name(path)
   old = temporary_name(path, ".old")
   shutil.rmtree(tmp, ignore_errors=True)
