@@ -224,10 +224,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
       return ""
     latest = tf.train.latest_checkpoint(self.checkpoint_dir)
     if latest is None:
-      return (" No backup has been written yet: a re-run starts from "
-              "step 0.")
-    return (f" The newest backup, {latest}, predates it: a re-run resumes "
-            "from there.")
+      return " No backup has been written yet."
+    return f" The newest backup, {latest}, predates it."
 
   def on_train_batch_end(self, batch, logs=None):
     self._check(logs, f"training step {_iterations(self.model)} "
