@@ -33,17 +33,18 @@ def fault_point(name: str) -> None:
   spec = os.environ.get(FAULT_ENV)
   if not spec:
     return
-  target, count, delay = (spec.split("@") + ["0"])[:3]
+  target, *rest = spec.split("@")
   if target != name:
     return
+  count = int(rest[0]) if rest else 1
+  delay = float(rest[1]) if len(rest) > 1 else 0.0
   with _fault_lock:
     _fault_counts[name] = _fault_counts.get(name, 0) + 1
-    if _fault_counts[name] != int(count):
+    if _fault_counts[name] != count:
       return
-  if float(delay) <= 0:
+  if delay <= 0:
     os.kill(os.getpid(), signal.SIGKILL)
-  threading.Timer(float(delay), os.kill,
-                  (os.getpid(), signal.SIGKILL)).start()
+  threading.Timer(delay, os.kill, (os.getpid(), signal.SIGKILL)).start()
 
 
 def temporary_name(path: str, suffix: str = "") -> str:
