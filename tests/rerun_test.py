@@ -320,6 +320,33 @@ class EpochBoundaryTest(tf.test.TestCase):
                                        verbose=0), first)
 
 
+MIRRORED_EVALUATE = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tests import builders, toy_data
+with tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"]).scope():
+  model = builders.toy_model("wsram_qc", jit_compile=False)
+images, labels = toy_data.corner_patterns(16)
+first = model.evaluate(images, labels, batch_size=8, verbose=0)
+second = model.evaluate(images, labels, batch_size=8, verbose=0)
+print(model.seed_generator.state.numpy().tolist(), first == second)
+"""
+
+
+class MirroredEvaluationTest(tf.test.TestCase):
+
+  def test_evaluation_stream_under_a_mirrored_strategy(self):
+    # Its own process: logical devices must be set before TF starts.
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_EVALUATE], cwd=ROOT,
+        capture_output=True, text=True, check=False,
+        env=dict(os.environ, PYTHONPATH=ROOT, KERAS_BACKEND="tensorflow"))
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertEqual(result.stdout.strip().splitlines()[-1], "[0, 0] True")
+
+
 class SharedFieldsTest(tf.test.TestCase):
   """Item 9: shared fields out of range fail naming the field."""
 
