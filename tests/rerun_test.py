@@ -214,6 +214,17 @@ class RerunTest(tf.test.TestCase):
     with self.assertRaisesRegex(RuntimeError, r"ckpt-4.*ckpt-2"):
       run.train_and_evaluate(tiny_config(self.mnist_dir), workdir)
 
+  def test_a_garbled_backup_index_falls_back_to_the_files(self):
+    # TF reads a garbled index as "no backups": the run would start over.
+    workdir = self.copy()
+    with open(os.path.join(workdir, "checkpoints", "checkpoint"), "w") as f:
+      f.write("model_checkpoint_path: \"ckpt-4\n garbage {{")
+    with self.assertLogs(logging.get_absl_logger(), "WARNING") as logs:
+      results = run.train_and_evaluate(tiny_config(self.mnist_dir), workdir)
+    self.assertIn("checkpoints/checkpoint", "\n".join(logs.output))
+    self.assertEqual(results["train_steps"], 4)
+    self.assertEqual(metric_epochs(workdir), [0, 1])  # Nothing trained again.
+
   # Item 7: one run at a time.
   def test_a_second_run_fails_at_once_naming_the_first(self):
     workdir = self.create_tempdir().full_path

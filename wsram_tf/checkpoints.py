@@ -16,6 +16,7 @@ value survives a restart, so a resumed run does not overwrite a better model.
 import json
 import math
 import os
+import re
 
 from absl import logging
 import h5py
@@ -50,6 +51,19 @@ def training_checkpoint(model, metrics: bool = True) -> tf.train.Checkpoint:
   return tf.train.Checkpoint(**state)
 
 
+def backups_on_disk(directory: str) -> list:
+  """[(step, prefix)] of the ckpt-<step>.index files in `directory`, sorted."""
+  if not os.path.isdir(directory):
+    return []
+  found = []
+  for name in os.listdir(directory):
+    match = re.fullmatch(r"ckpt-(\d+)\.index", name)
+    if match:
+      found.append((int(match.group(1)),
+                    os.path.join(directory, name[:-len(".index")])))
+  return sorted(found)
+
+
 class ResumableCheckpoint(keras.callbacks.Callback):
   """Backs up the training state every `every_steps` optimizer steps."""
 
@@ -73,7 +87,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self._manager = tf.train.CheckpointManager(
             training_checkpoint(model), self.directory,
             max_to_keep=self.max_to_keep)
-      except Exception as e:  # A garbled `checkpoint` index: a text proto.
+      except Exception as e:  # An unreadable directory, say; name it.
         raise CheckpointError(
             f"Cannot read the backup index {self.directory}/checkpoint: "
             f"{type(e).__name__}: {str(e)[:200]}. Move checkpoints/ away to "
@@ -82,9 +96,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
   def restore(self, model) -> int:
     """Restores the newest intact backup if any; returns the step reached."""
-    manager = self.manager(model)
     damaged = []
-    for path in reversed(manager.checkpoints):  # Newest first.
+    for path in self._candidates(model):
       try:
         self._restore_one(model, path)
       except Exception as e:  # DataLoss, OutOfRange, IndexError, ...
@@ -102,6 +115,20 @@ class ResumableCheckpoint(keras.callbacks.Callback):
           "No intact backup to resume from in " + self.directory + ": "
           + "; ".join(damaged) + ". Move checkpoints/ away to start over.")
     return int(model.optimizer.iterations.numpy())
+
+  def _candidates(self, model) -> list:
+    """Backups to try, newest first: the index's, else the files present
+    (TF reads an unreadable index as "no backups", which would start over)."""
+    listed = list(reversed(self.manager(model).checkpoints))
+    if listed:
+      return listed
+    found = backups_on_disk(self.directory)
+    if found:
+      logging.warning(
+          "The backup index %s is missing or unreadable; trying the backups "
+          "found beside it: %s.", os.path.join(self.directory, "checkpoint"),
+          ", ".join(path for _, path in found))
+    return [path for _, path in reversed(found)]
 
   def _restore_one(self, model, path: str) -> None:
     names = [name for name, _ in tf.train.list_variables(path)]
