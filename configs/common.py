@@ -4,6 +4,11 @@
 and add their own `data` and `model` sections (and any application field),
 so a setting the run skeleton (`wsram_tf/run.py`) reads exists, with the same
 meaning and default, in every config.
+
+A re-run in an existing work directory may change only the fields listed in
+`wsram_tf/workdir.py` (SAFE_TO_CHANGE: more train.num_train_steps, eval.*,
+logging, checkpoint, profile, export and strategy settings, data paths); any
+other change is refused, naming the field.
 """
 
 import ml_collections

@@ -210,8 +210,22 @@ class StopOnNonFinite(keras.callbacks.Callback):
   not only setting `model.stop_training` as keras' TerminateOnNaN does, is
   what makes this robust: after `stop_training` Keras still ends the epoch,
   and epoch-end checkpoints would save the NaN weights. Checks train logs
-  after every batch and the validation logs at epoch end.
+  after every batch and the validation logs at epoch end. Given the run's
+  `checkpoint_dir`, the message names the newest backup, or says there is
+  none yet.
   """
+
+  def __init__(self, checkpoint_dir: Optional[str] = None):
+    super().__init__()
+    self.checkpoint_dir = checkpoint_dir
+
+  def _backup_note(self) -> str:
+    if self.checkpoint_dir is None:
+      return ""
+    latest = tf.train.latest_checkpoint(self.checkpoint_dir)
+    if latest is None:
+      return " No backup has been written yet."
+    return f" The newest backup, {latest}, predates it."
 
   def on_train_batch_end(self, batch, logs=None):
     self._check(logs, f"training step {_iterations(self.model)} "
@@ -235,8 +249,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
       raise NonFiniteLossError(
           f"StopOnNonFinite: non-finite metric {bad[0]} at {where}"
           + (f"; also {', '.join(bad[1:])}" if bad[1:] else "")
-          + ". Training stopped before later callbacks ran, so the last "
-          "checkpoint predates it.")
+          + ". Training stopped before later callbacks could save the "
+          "poisoned weights." + self._backup_note())
 
 
 class ProfileSteps(keras.callbacks.Callback):

@@ -25,6 +25,7 @@ from absl import flags
 import ml_collections
 import tensorflow as tf
 
+from wsram_tf import atomic
 from wsram_tf import tasks
 
 WEIGHT_FILES = {"final": "final.weights.h5",
@@ -111,22 +112,26 @@ def save_functions(export_dir: str, functions: Mapping[str, object], config,
   os.makedirs(export_dir, exist_ok=True)
   tf.saved_model.save(root, export_dir, signatures={
       "serving_default": next(iter(concrete.values())), **concrete})
-  with open(os.path.join(export_dir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
-  with open(os.path.join(export_dir, "export_info.json"), "w") as f:
-    json.dump(info, f, indent=2)
+  atomic.write_text(os.path.join(export_dir, "config.json"),
+                    config.to_json_best_effort(indent=2))
+  atomic.write_json(os.path.join(export_dir, "export_info.json"), info)
   return export_dir
 
 
 def export_from_workdir(workdir: str, export_dir: Optional[str] = None,
                         weights: Optional[str] = None,
                         sampled: bool = False) -> str:
-  """The command line's work: rebuild the run in `workdir`, export it."""
+  """The command line's work: rebuild the run in `workdir`, export it.
+
+  Written to a temporary directory and renamed: a failed or killed export
+  leaves the previous one in place.
+  """
   config = load_config(os.path.join(workdir, "config.json"))
   application = tasks.application(tasks.task_of(config))
-  return application.export_run(workdir, config, weights,
-                                export_dir or os.path.join(workdir, "export"),
-                                sampled)
+  return atomic.replace_dir(
+      lambda tmp: application.export_run(workdir, config, weights, tmp,
+                                         sampled),
+      export_dir or os.path.join(workdir, "export"))
 
 
 def main(argv):

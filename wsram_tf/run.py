@@ -18,6 +18,13 @@ Work directory layout:
   results.json       the application's test results, steps, variant, time
   workers/<task>/    a non-chief worker's own files (strategy=multi_worker)
   (and whatever the application adds, e.g. the captioner's vocab.json)
+  run.lock           held (flock) while a run uses the directory
+
+A work directory belongs to one config: a re-run with a change that alters
+the model or the data is refused before anything is written
+(`workdir.check_stored_config`). Files a user relies on are written under a
+temporary name and renamed (`atomic`); a resumed run trims metrics.csv and
+grad_variance.csv back to its restored step.
 """
 
 import json
@@ -29,10 +36,12 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from wsram_tf import atomic
 from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import checkpoints
 from wsram_tf import tasks
 from wsram_tf import variants
+from wsram_tf import workdir as workdir_lib
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
@@ -61,9 +70,7 @@ def check_config(config) -> "Application":
   application = tasks.application(config.task)
   variants.parse_variant(config.variant)
   t = config.train
-  if t.num_train_steps < 1 or t.steps_per_epoch < 1:
-    raise ValueError("config.train.num_train_steps and steps_per_epoch must "
-                     "be >= 1.")
+  check_positive(config)
   if t.num_train_steps % t.steps_per_epoch:
     raise ValueError(
         f"config.train.num_train_steps={t.num_train_steps} must be a multiple "
@@ -86,13 +93,33 @@ def check_config(config) -> "Application":
     raise ValueError(f"config.train.strategy: unknown {t.strategy!r}; valid: "
                      f"{', '.join(STRATEGIES)}.")
   profile_steps(config)
-  if config.objective.num_samples < 1 or config.eval.num_samples < 1:
-    raise ValueError("config.objective.num_samples and config.eval.num_samples"
-                     " must be >= 1.")
-  if config.objective.temperature <= 0:
-    raise ValueError("config.objective.temperature must be > 0.")
   application.check_config(config)
   return application
+
+
+# Shared fields that must be >= 1 (counts) or > 0 (rates); NaN fails too.
+AT_LEAST_ONE = ("train.num_train_steps", "train.steps_per_epoch",
+                "train.batch_size", "train.checkpoint_every_steps",
+                "eval.batch_size", "objective.num_samples",
+                "eval.num_samples")
+POSITIVE = ("train.learning_rate", "train.inference_learning_rate",
+            "objective.temperature")
+NOT_NEGATIVE = ("train.clip_norm", "train.grad_var_every_steps",
+                "train.glimpse_every_epochs")
+
+
+def check_positive(config) -> None:
+  """Raises ValueError naming the first shared field out of its range."""
+  def value(field):
+    section, name = field.split(".")
+    return config[section][name]
+  for fields, ok, what in ((AT_LEAST_ONE, lambda v: v >= 1, ">= 1"),
+                           (POSITIVE, lambda v: v > 0, "> 0"),
+                           (NOT_NEGATIVE, lambda v: v >= 0, ">= 0")):
+    for field in fields:
+      v = value(field)
+      if isinstance(v, bool) or not isinstance(v, (int, float)) or not ok(v):
+        raise ValueError(f"config.{field} must be {what}, got {v!r}.")
 
 
 def profile_steps(config):
@@ -157,7 +184,7 @@ def callbacks_for(application: Application, config, workdir: str,
   checkpoint_dir = os.path.join(workdir, "checkpoints")
   callbacks = [
       # First: it raises before a poisoned step reaches any checkpoint below.
-      callbacks_lib.StopOnNonFinite(),
+      callbacks_lib.StopOnNonFinite(checkpoint_dir),
       keras.callbacks.CSVLogger(os.path.join(workdir, "metrics.csv"),
                                 append=True),
       callbacks_lib.EpochScalars(logdir, config),
@@ -170,16 +197,35 @@ def callbacks_for(application: Application, config, workdir: str,
         workdir=workdir, seed=config.seed))
   if profile_steps(config):
     callbacks.append(callbacks_lib.ProfileSteps(logdir, *profile_steps(config)))
+  # Last: an epoch's backup follows its metrics row, scalars and best check.
   callbacks += [
       checkpoints.BestCheckpoint(
           os.path.join(checkpoint_dir, "best.weights.h5"),
           monitor=application.best_metric),
-      checkpoints.ResumableCheckpoint(checkpoint_dir, t.checkpoint_every_steps),
+      checkpoints.ResumableCheckpoint(checkpoint_dir, t.checkpoint_every_steps,
+                                      steps_per_epoch=t.steps_per_epoch),
   ]
   return callbacks
 
 
-def fit(model, config, train_from, validation_data, callbacks) -> int:
+def trim_logs(workdir: str, step: int, steps_per_epoch: int) -> None:
+  """Drops log rows past the restored `step`: they are logged again."""
+  epochs = step // steps_per_epoch
+  workdir_lib.trim_csv(os.path.join(workdir, "metrics.csv"),
+                       lambda row: _number(row.get("epoch")) < epochs)
+  workdir_lib.trim_csv(os.path.join(workdir, "grad_variance.csv"),
+                       lambda row: _number(row.get("step")) <= step)
+
+
+def _number(text) -> float:
+  try:
+    return float(text)
+  except (TypeError, ValueError):
+    return float("inf")  # Not a row this library wrote whole: drop it.
+
+
+def fit(model, config, train_from, validation_data, callbacks,
+        workdir: str = "") -> int:
   """Runs the remaining steps, resuming mid-epoch if a backup exists.
 
   `train_from(k)` is the train stream from its batch k on: a resumed run (and
@@ -190,6 +236,8 @@ def fit(model, config, train_from, validation_data, callbacks) -> int:
   resume = next(c for c in callbacks
                 if isinstance(c, checkpoints.ResumableCheckpoint))
   step = resume.restore(model)
+  if workdir:
+    trim_logs(workdir, step, t.steps_per_epoch)
   epochs = t.num_train_steps // t.steps_per_epoch
   # Keras cannot start mid-epoch: finish the interrupted epoch on its own.
   chunks = []
@@ -209,8 +257,35 @@ def fit(model, config, train_from, validation_data, callbacks) -> int:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains `config` into `workdir`; returns (and writes) results.json."""
+  """Trains `config` into `workdir`; returns (and writes) results.json.
+
+  Nothing is written before the config is checked, also against the config
+  a previous run stored in `workdir`.
+  """
   application = check_config(config)
+  workdir_lib.check_stored_config(config, workdir)
+  with workdir_lib.locked(workdir, lock_name(config)):
+    # Again under the lock: another run may have written it meanwhile.
+    workdir_lib.check_stored_config(config, workdir)
+    if config.train.strategy != "multi_worker":  # Else others write here.
+      for directory in (workdir, os.path.join(workdir, "checkpoints")):
+        for path in atomic.remove_leftovers(directory):
+          logging.info("Removed %s, left by a killed run.", path)
+    atomic.write_text(os.path.join(workdir, "config.json"),
+                      config.to_json_best_effort(indent=2))
+    return _train_and_evaluate(application, config, workdir)
+
+
+def lock_name(config) -> str:
+  """Multi-worker runs share one work directory: one lock per task."""
+  if config.train.strategy != "multi_worker":
+    return workdir_lib.LOCK_FILE
+  task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task", {})
+  return f"{workdir_lib.LOCK_FILE}.{task.get('type', 'worker')}-" \
+         f"{task.get('index', 0)}"
+
+
+def _train_and_evaluate(application, config, workdir: str) -> dict:
   start = time.time()
   keras.utils.set_random_seed(config.seed)
   strategy = make_strategy(config.train.strategy)
@@ -230,16 +305,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
         f"config.train.batch_size={config.train.batch_size} must be a "
         f"multiple of the {replicas} replicas of strategy="
         f"{config.train.strategy}.")
-  workdir = worker_dir(strategy, workdir)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+  chief_dir, workdir = workdir, worker_dir(strategy, workdir)
+  if workdir != chief_dir:  # A non-chief worker's own copy of the config.
+    os.makedirs(workdir, exist_ok=True)
+    atomic.write_text(os.path.join(workdir, "config.json"),
+                      config.to_json_best_effort(indent=2))
   data = application.make_data(config, workdir)
   with strategy.scope():
     model = application.build_model(config, data)
   steps = fit(model, config, sharded_by_data(data.train_from), data.validation,
-              callbacks_for(application, config, workdir, data))
-  model.save_weights(os.path.join(workdir, "final.weights.h5"))
+              callbacks_for(application, config, workdir, data), workdir)
+  atomic.save_weights(model, os.path.join(workdir, "final.weights.h5"))
 
   results = {
       "variant": config.variant,
@@ -250,11 +326,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
       "replicas": strategy.num_replicas_in_sync,
   }
   if config.train.export:
-    application.export_trained(model, config, data,
-                               os.path.join(workdir, "export"))
+    atomic.replace_dir(
+        lambda tmp: application.export_trained(model, config, data, tmp),
+        os.path.join(workdir, "export"))
   results.update(wall_seconds=time.time() - start, tensorflow=tf.__version__)
-  with open(os.path.join(workdir, "results.json"), "w") as f:
-    json.dump(results, f, indent=2)
+  atomic.write_json(os.path.join(workdir, "results.json"), results)
   logging.info("Results: %s", {k: v for k, v in results.items()
                                if k != "examples"})
   return results

@@ -12,9 +12,19 @@ coverage penalty and trackers; `compute_losses` and the one `train_step` here
 turn them into an update. Rollouts fold the M samples of each example into
 the batch (row b*M+m is sample m of example b); `fold` unfolds the per-step
 outputs again.
+
+Random streams: training draws its action noise from
+`training_seed_generator` (backed up for resume). `evaluate` and `predict`
+draw from their own stream, restarted at each call from (config.seed, the
+optimizer step): validation never shifts the training draws, so a resumed
+run equals one never stopped, and the same step always validates alike.
+Rollouts read `seed_generator`, which is the stream of the phase.
 """
 
+import contextlib
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from wsram_tf import inference_network
@@ -39,6 +49,51 @@ class WakeSleepModel(keras.Model):
   # True when `extra_stats` draws actions: the step seed is then split in two
   # so that the extra draws never reuse the training samples' noise.
   extra_stats_seeded = False
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self._evaluating = False
+    # A fixed seed, not None: None would draw from Keras' global generator
+    # and shift the initial weights of every layer made after it.
+    self.evaluation_seed_generator = keras.random.SeedGenerator(
+        0, name="evaluation_seed_generator")
+
+  @property
+  def seed_generator(self):
+    """The stream rollouts draw from: evaluation's inside evaluate/predict."""
+    if self._evaluating:
+      return self.evaluation_seed_generator
+    return self.training_seed_generator
+
+  @seed_generator.setter
+  def seed_generator(self, generator):
+    self.training_seed_generator = generator
+
+  @contextlib.contextmanager
+  def _evaluation_stream(self):
+    """Restarts the evaluation stream at (config.seed, step) and routes
+    rollouts traced meanwhile (Keras traces test/predict steps at first
+    use, inside this call) to it."""
+    step = (0 if self.optimizer is None
+            else int(self.optimizer.iterations.numpy()))
+    state = np.random.SeedSequence(
+        [self.config.seed, 0xE7A1, step]).generate_state(2) % 2**31
+    self.evaluation_seed_generator.state.assign(
+        np.array([state[0], state[1] // 2], np.int64).astype(
+            self.evaluation_seed_generator.state.dtype))
+    self._evaluating = True
+    try:
+      yield
+    finally:
+      self._evaluating = False
+
+  def evaluate(self, *args, **kwargs):
+    with self._evaluation_stream():
+      return super().evaluate(*args, **kwargs)
+
+  def predict(self, *args, **kwargs):
+    with self._evaluation_stream():
+      return super().predict(*args, **kwargs)
 
   def add_estimator_layers(self, hidden: int, num_targets: int,
                            embedding_size: int, num_scales: int,

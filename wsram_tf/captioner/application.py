@@ -8,7 +8,6 @@ work directory holds `vocab.json`, the vocabulary the word ids refer to.
 """
 
 import os
-import shutil
 
 from absl import logging
 import numpy as np
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from pipelines import flickr8k
 from pipelines.flickr8k_vocab import PAD
+from wsram_tf import atomic
 from wsram_tf import run
 from wsram_tf.captioner import bleu
 from wsram_tf.captioner import decoding
@@ -38,7 +38,7 @@ def check_config(config) -> None:
 
 def make_data(config, workdir: str):
   data = flickr8k.make_datasets(config)
-  shutil.copyfile(data.vocab_path, os.path.join(workdir, "vocab.json"))
+  atomic.copy_file(data.vocab_path, os.path.join(workdir, "vocab.json"))
   logging.info("Captions: %d train pairs, feature maps %s, %d words.",
                data.num_train_pairs, data.feature_shapes, len(data.vocab))
   return data
