@@ -62,6 +62,26 @@ class PictureCallback(keras.callbacks.Callback):
     return drawn
 
 
+def checked_glimpses(locations, scales, num_scales: int, where: str,
+                     scale_noun: str = ""):
+  """(float32 [N, 2], int64 [N]): `locations` and `scales`, one per glimpse.
+
+  Raises ValueError, naming `where`, unless there are as many scales as
+  locations and every scale is in [0, num_scales); `scale_noun` (e.g.
+  "feature maps") follows the range in the message.
+  """
+  locations = np.asarray(locations, np.float32).reshape(-1, 2)
+  scales = np.asarray(scales).reshape(-1).astype(np.int64)
+  if len(scales) != len(locations):
+    raise ValueError(f"{where}: {len(locations)} locations but "
+                     f"{len(scales)} scales.")
+  if len(scales) and (scales.min() < 0 or scales.max() >= num_scales):
+    noun = f" {scale_noun}" if scale_noun else ""
+    raise ValueError(f"{where}: scales {scales.tolist()} "
+                     f"outside [0, {num_scales}){noun}.")
+  return locations, scales
+
+
 def stack_pictures(pictures: Sequence[np.ndarray]) -> np.ndarray:
   """uint8 [K, H, W, 3]: pictures padded with white to the largest H and W.
 

@@ -41,14 +41,9 @@ def cell_boxes(locations, scales, feature_shapes: Sequence[Sequence[int]],
   The cell of map `scales[n]` nearest to `locations[n]` (as the captioner
   reads it), scaled from the map's h_k x w_k grid to the H x W image.
   """
-  locations = np.asarray(locations, np.float32).reshape(-1, 2)
-  scales = np.asarray(scales).reshape(-1).astype(np.int64)
-  if len(scales) != len(locations):
-    raise ValueError(f"pictures.cell_boxes: {len(locations)} locations"
-                     f" but {len(scales)} scales.")
-  if len(scales) and (scales.min() < 0 or scales.max() >= len(feature_shapes)):
-    raise ValueError(f"pictures.cell_boxes: scales {scales.tolist()} "
-                     f"outside [0, {len(feature_shapes)}) feature maps.")
+  locations, scales = picture_callback.checked_glimpses(
+      locations, scales, len(feature_shapes), "pictures.cell_boxes",
+      "feature maps")
   grid = np.array([[s[0], s[1]] for s in feature_shapes], np.float32)[scales]
   # Same arithmetic as model.cell_indices.
   cells = np.clip(np.floor((locations + 1.0) / 2.0 * grid), 0.0, grid - 1.0)

@@ -29,15 +29,9 @@ _DPI = 100
 def glimpse_boxes(locations, scales, height: int, width: int, patch_size: int,
                   scale_factors: Sequence[int]) -> np.ndarray:
   """int [N, 3] (top, left, side) of the window each glimpse's sensor reads."""
-  locations = np.asarray(locations, np.float32).reshape(-1, 2)
-  scales = np.asarray(scales).reshape(-1).astype(np.int64)
   sides = glimpse.window_sides(patch_size, scale_factors)
-  if len(scales) != len(locations):
-    raise ValueError(f"pictures.glimpse_boxes: {len(locations)} locations but "
-                     f"{len(scales)} scales.")
-  if len(scales) and (scales.min() < 0 or scales.max() >= len(sides)):
-    raise ValueError(f"pictures.glimpse_boxes: scales {scales.tolist()} "
-                     f"outside [0, {len(sides)}).")
+  locations, scales = picture_callback.checked_glimpses(
+      locations, scales, len(sides), "pictures.glimpse_boxes")
   origins = glimpse.window_origins(locations, height, width, patch_size,
                                    scale_factors).numpy()  # [N, K, 2]
   rows = np.arange(len(scales))
