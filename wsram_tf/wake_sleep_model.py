@@ -113,6 +113,17 @@ class WakeSleepModel(keras.Model):
           model_config.location_std, model_config.learn_location_std,
           name="inference")
 
+  def finish_build(self, state_shape) -> None:
+    """Ends a subclass's build(): builds the `add_estimator_layers` layers on
+    the recurrent state (shape `state_shape`), marks the model built and
+    builds the optimizers."""
+    if self.baseline_head is not None:
+      self.baseline_head.build(state_shape)
+    if self.inference is not None:
+      self.inference.build((state_shape, (None,)))
+    self.built = True
+    self._build_optimizers()
+
   def compile(self, optimizer=None, eta_optimizer=None, jit_compile=True,
               **kwargs):
     """Theta's optimizer is Keras' `optimizer`; eta gets its own."""

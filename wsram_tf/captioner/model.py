@@ -145,12 +145,7 @@ class AttentionCaptioner(wake_sleep_model.WakeSleepModel):
     self.lstm.build((None, self.config.model.word_embedding_size + hidden))
     self.action_head.build(state)
     self.word_head.build(state)
-    if self.baseline_head is not None:
-      self.baseline_head.build(state)
-    if self.inference is not None:
-      self.inference.build((state, (None,)))
-    self.built = True
-    self._build_optimizers()
+    self.finish_build(state)
 
   # -- one word step, shared by training and decoding -----------------------
 

@@ -108,12 +108,7 @@ class WSRAM(wake_sleep_model.WakeSleepModel):
     self.rnn1.build(hidden)
     self.action_head.build(hidden)
     self.class_head.build(hidden)
-    if self.baseline_head is not None:
-      self.baseline_head.build(hidden)
-    if self.inference is not None:
-      self.inference.build((hidden, (None,)))
-    self.built = True
-    self._build_optimizers()
+    self.finish_build(hidden)
 
   # -- the glimpse rollout --------------------------------------------------
 
