@@ -152,16 +152,9 @@ def make_datasets_from_arrays(
     config: Any, arrays: mnist_source.MnistArrays
 ) -> image_datasets.ImageDatasets:
   """The three pipelines over given digits (validation: last train digits)."""
-  mnist._check_config(config, arrays)  # pylint: disable=protected-access
+  mnist.check_config(config, arrays)
   data = config.data
-  num_all = len(arrays.train_labels)
-  train_idx = np.arange(num_all - data.validation_size)
-  validation_idx = np.arange(num_all - data.validation_size, num_all)
-  test_idx = np.arange(len(arrays.test_labels))
-  if data.max_train_examples > 0:
-    train_idx = train_idx[:data.max_train_examples]
-  if data.max_test_examples > 0:
-    test_idx = test_idx[:data.max_test_examples]
+  train_idx, validation_idx, test_idx = mnist.split_indices(config, arrays)
   _check_clutter(data, len(train_idx), len(arrays.test_labels))
   train_images = arrays.train_images[train_idx]
   train_from = epoch_stream.train_stream(

@@ -152,7 +152,8 @@ def place_digits(digits: tf.Tensor, sides: tf.Tensor, tops: tf.Tensor,
                          [None, canvas_size, canvas_size, 1])
 
 
-def _check_config(config: Any, arrays: mnist_source.MnistArrays) -> None:
+def check_config(config: Any, arrays: mnist_source.MnistArrays) -> None:
+  """Raises ValueError naming a config.data field or digits that misfit."""
   data = config.data
   if not 1 <= data.min_digit_size <= data.max_digit_size <= data.canvas_size:
     raise ValueError(
@@ -238,10 +239,14 @@ def _train_stream(config: Any, table: tf.Tensor, images: np.ndarray,
   return train_from
 
 
-def make_datasets_from_arrays(config: Any,
-                              arrays: mnist_source.MnistArrays) -> Datasets:
-  """The three pipelines over given digits (validation: last train digits)."""
-  _check_config(config, arrays)
+def split_indices(config: Any, arrays: mnist_source.MnistArrays
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(train, validation, test) digit indices; `config` passed check_config.
+
+  Validation is the last config.data.validation_size train digits; train is
+  the rest and test all test digits, each cut to config.data.max_*_examples
+  when that is > 0.
+  """
   data = config.data
   num_all = len(arrays.train_labels)
   train_idx = np.arange(num_all - data.validation_size)
@@ -251,6 +256,15 @@ def make_datasets_from_arrays(config: Any,
     train_idx = train_idx[:data.max_train_examples]
   if data.max_test_examples > 0:
     test_idx = test_idx[:data.max_test_examples]
+  return train_idx, validation_idx, test_idx
+
+
+def make_datasets_from_arrays(config: Any,
+                              arrays: mnist_source.MnistArrays) -> Datasets:
+  """The three pipelines over given digits (validation: last train digits)."""
+  check_config(config, arrays)
+  data = config.data
+  train_idx, validation_idx, test_idx = split_indices(config, arrays)
   if not len(train_idx):
     raise ValueError(f"{arrays.source}: no train digits left after holding "
                      f"out config.data.validation_size={data.validation_size}")
