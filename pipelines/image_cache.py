@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import zipfile
 from typing import Any, Iterable, NamedTuple
 
@@ -28,6 +27,7 @@ import tensorflow as tf
 
 from pipelines import image_datasets
 from pipelines import image_resize
+from pipelines import npz_file
 
 FORMAT_VERSION = 1  # Bump when the stored arrays or the preprocessing change.
 _FIELDS = ("images", "labels", "splits", "names", "digests", "bad_names",
@@ -147,19 +147,9 @@ def decode_all(items: Iterable[Item], settings: Settings, key: str,
 
 def save(path: str, decoded: DecodedImages) -> None:
   """Writes `decoded` to `path` atomically (temp file in its dir + rename)."""
-  directory = os.path.dirname(path) or "."
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, key=np.array(decoded.key),
-               **{name: getattr(decoded, name) for name in _FIELDS})
-    os.chmod(tmp, 0o644)  # mkstemp made it 0600; a cache may be shared.
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  npz_file.save_atomically(path, {
+      "key": np.array(decoded.key),
+      **{name: getattr(decoded, name) for name in _FIELDS}})
 
 
 def load(path: str) -> DecodedImages | None:

@@ -28,7 +28,6 @@ import pickle
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -36,6 +35,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from absl import logging
 import numpy as np
+
+from pipelines import npz_file
 
 
 class MnistSourceError(ValueError):
@@ -312,18 +313,9 @@ def load_tfds(cache_dir: str) -> MnistArrays:
 
 def save_npz(path: str, arrays: MnistArrays) -> None:
   """Writes `arrays` to `path` atomically (temp file in its dir + rename)."""
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, origin=np.array(arrays.source),
-               **{name: getattr(arrays, name) for name in FIELDS})
-    os.chmod(tmp, 0o644)  # mkstemp made it 0600; a cache may be shared.
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  npz_file.save_atomically(path, {
+      "origin": np.array(arrays.source),
+      **{name: getattr(arrays, name) for name in FIELDS}})
 
 
 def load_npz(path: str,
