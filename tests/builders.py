@@ -10,6 +10,7 @@ gives them, so one test can check a guarantee over both
 
 import os
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
@@ -129,38 +130,77 @@ def tiny_digits(num: int = 30):
   return digits, np.arange(num) % 10
 
 
-def tiny_run_config(task: str, root: str, **train):
-  """A config of `task` whose data this writes under `root`; train.* overrides.
-
-  The classifier reads idx files of random digits, the captioner synthetic
-  captioned images through its feature cache. XLA is off: compiles would
-  dominate these few steps (the conformance test checks XLA apart).
-  """
-  data_dir = os.path.join(root, "data")
-  if task == "classifier":
-    os.makedirs(data_dir, exist_ok=True)
-    toy_data.write_idx_dir(data_dir, toy_data.random_mnist_arrays(80, 24))
-    config = mnist_configs.get_config(f"{VARIANT},tiny")
-    config.data.mnist_dir = data_dir
+def mnist_run_config(mnist_dir: str, **train):
+  """A tiny classifier run (VARIANT) over the idx digits in `mnist_dir`;
+  train.* overrides. XLA is off: compiles would dominate these few steps
+  (the conformance test checks XLA apart)."""
+  config = mnist_configs.get_config(f"{VARIANT},tiny")
+  with config.unlocked():
+    config.data.mnist_dir = mnist_dir
     config.data.canvas_size = 60
     config.data.max_digit_size = 40
     config.data.validation_size = 16
     config.model.hidden_size = 16
+    config.train.batch_size = 8
     config.eval.batch_size = 16
-  else:
-    synthetic_captions.generate(data_dir, *tiny_digits(), num_images=20,
-                                image_size=64, seed=0)
-    config = caption_configs.get_config(f"{VARIANT},tiny")
-    config.data.flickr8k_dir = data_dir
-    config.data.cache_dir = os.path.join(root, "cache")
-    config.data.verify_images = False
-    config.data.max_caption_length = 8
-    config.eval.batch_size = 8
+    config.train.jit_compile = False
+    config.train.update(train)
+  return config
+
+
+def caption_run_config(data_dir: str, cache_dir: str, variant: str = VARIANT,
+                       **train):
+  """A tiny captioner run of `variant` over the Flickr8k layout in
+  `data_dir` (features cached in `cache_dir`); train.* overrides. XLA off."""
+  config = caption_configs.get_config(f"{variant},tiny")
+  config.data.flickr8k_dir = data_dir
+  config.data.cache_dir = cache_dir
+  config.data.verify_images = False
+  config.data.max_caption_length = 8
   config.train.batch_size = 8
+  config.eval.batch_size = 8
   config.train.jit_compile = False
-  config.train.glimpse_every_epochs = 0
   config.train.update(train)
   return config
+
+
+def tiny_run_config(task: str, root: str, **train):
+  """A config of `task` whose data this writes under `root`; train.* overrides.
+
+  The classifier reads idx files of random digits, the captioner synthetic
+  captioned images through its feature cache; no glimpse pictures.
+  """
+  data_dir = os.path.join(root, "data")
+  train = {"glimpse_every_epochs": 0, **train}
+  if task == "classifier":
+    os.makedirs(data_dir, exist_ok=True)
+    toy_data.write_idx_dir(data_dir, toy_data.random_mnist_arrays(80, 24))
+    return mnist_run_config(data_dir, **train)
+  synthetic_captions.generate(data_dir, *tiny_digits(), num_images=20,
+                              image_size=64, seed=0)
+  return caption_run_config(data_dir, os.path.join(root, "cache"), **train)
+
+
+class KillAt(keras.callbacks.Callback):
+  """Stands in for a killed process: raises once the step is reached (after
+  that step's batch-end callbacks, the last one)."""
+
+  def __init__(self, step):
+    super().__init__()
+    self.step = step
+
+  def on_train_batch_end(self, batch, logs=None):
+    if int(self.model.optimizer.iterations) >= self.step:
+      raise KeyboardInterrupt(f"killed at step {self.step}")
+
+
+def h5_weights(path: str) -> dict:
+  """Every array of a .weights.h5 file by its HDF5 path."""
+  arrays = {}
+  with h5py.File(path, "r") as f:
+    f.visititems(lambda name, item: arrays.__setitem__(name, item[()])
+                 if isinstance(item, h5py.Dataset) else None)
+  return arrays
 
 
 # Signature each application's export serves (float canvases, uint8 photos).

@@ -5,39 +5,19 @@ import json
 import os
 import tempfile
 
-import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from configs import captions as caption_configs
 from pipelines import synthetic_captions
+from tests import builders
 from wsram_tf import run
 from wsram_tf.captioner import application
 
 
-def tiny_digits(num: int = 30):
-  """Random blobs standing in for MNIST digits, labels 0..9 in turn."""
-  rng = np.random.default_rng(0)
-  digits = np.zeros((num, 28, 28), np.uint8)
-  for i in range(num):
-    top, left = rng.integers(4, 16, 2)
-    digits[i, top:top + 8, left:left + 6] = rng.integers(128, 256)
-  return digits, np.arange(num) % 10
-
-
 def tiny_run_config(data_dir: str, cache_dir: str, preset: str = "wsram_q"):
-  config = caption_configs.get_config(f"{preset},tiny")
-  config.data.flickr8k_dir = data_dir
-  config.data.cache_dir = cache_dir
-  config.data.verify_images = False
-  config.data.max_caption_length = 8
-  config.train.batch_size = 8
-  config.train.num_train_steps = 2
-  config.train.steps_per_epoch = 2
-  config.eval.batch_size = 8
-  # XLA compile time dominates a 2-step run; captioner_test covers XLA.
-  config.train.jit_compile = False
-  return config
+  # XLA is off: compile time dominates a 2-step run; captioner_test covers it.
+  return builders.caption_run_config(data_dir, cache_dir, preset,
+                                     num_train_steps=2, steps_per_epoch=2)
 
 
 class TrainAndEvaluateTest(tf.test.TestCase):
@@ -45,8 +25,8 @@ class TrainAndEvaluateTest(tf.test.TestCase):
   def test_tiny_run_writes_bleu_and_examples(self):
     root = tempfile.mkdtemp(dir=self.get_temp_dir())
     data_dir = os.path.join(root, "data")
-    synthetic_captions.generate(data_dir, *tiny_digits(), num_images=20,
-                                image_size=64, seed=0)
+    synthetic_captions.generate(data_dir, *builders.tiny_digits(),
+                                num_images=20, image_size=64, seed=0)
     config = tiny_run_config(data_dir, os.path.join(root, "cache"))
     workdir = os.path.join(root, "work")
     results = run.train_and_evaluate(config, workdir)

@@ -18,7 +18,6 @@ import textwrap
 from unittest import mock
 
 from absl.testing import parameterized
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -135,18 +134,6 @@ class XlaStepTest(parameterized.TestCase, tf.test.TestCase):
       compiler_ir(model, next(iter(builders.tiny_batches(task))))
 
 
-class KillAt(keras.callbacks.Callback):
-  """Stands in for a killed process: raises once the step is reached."""
-
-  def __init__(self, step):
-    super().__init__()
-    self.step = step
-
-  def on_train_batch_end(self, batch, logs=None):
-    if int(self.model.optimizer.iterations) >= self.step:
-      raise KeyboardInterrupt(f"killed at step {self.step}")
-
-
 class _RunConformance:
   """Two runs of TASK through run.train_and_evaluate: one uninterrupted, one
   killed at step 5 of 6 (mid-epoch, a step after its last backup) and
@@ -169,7 +156,7 @@ class _RunConformance:
     config.train.export = True
     callbacks_for = run.callbacks_for
     with mock.patch.object(run, "callbacks_for",
-                           lambda *a: callbacks_for(*a) + [KillAt(5)]):
+                           lambda *a: callbacks_for(*a) + [builders.KillAt(5)]):
       try:
         run.train_and_evaluate(config, cls.resumed)
       except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipelines import synthetic_captions
+from tests import builders
 from tests import toy_data
 from wsram_tf import atomic
 
@@ -58,12 +59,7 @@ def run_cli(args, workdir, fault=None):
       check=False)
 
 
-def weights(path: str) -> dict:
-  arrays = {}
-  with h5py.File(path, "r") as f:
-    f.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                 if isinstance(item, h5py.Dataset) else None)
-  return arrays
+weights = builders.h5_weights
 
 
 class FaultInjectionTest(tf.test.TestCase):

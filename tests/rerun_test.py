@@ -12,7 +12,6 @@ import threading
 from unittest import mock
 
 from absl import logging
-import h5py
 import keras
 import numpy as np
 import tensorflow as tf
@@ -26,29 +25,12 @@ from wsram_tf import run
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_config(mnist_dir: str, **train_fields):
-  config = mnist_configs.get_config("wsram_qc,tiny")
-  with config.unlocked():
-    config.data.mnist_dir = mnist_dir
-    config.data.canvas_size = 60
-    config.data.max_digit_size = 40
-    config.data.validation_size = 16
-    config.model.hidden_size = 16
-    config.train.batch_size = 8
-    config.eval.batch_size = 16
-    config.train.jit_compile = False  # Loop tests: XLA would only add time.
-    config.train.export = False
-    config.train.glimpse_every_epochs = 0
-    config.train.update(train_fields)
-  return config
+  return builders.mnist_run_config(
+      mnist_dir, **{"export": False, "glimpse_every_epochs": 0,
+                    **train_fields})
 
 
-def weights(path: str) -> dict:
-  """Every array of a .weights.h5 file by its HDF5 path."""
-  arrays = {}
-  with h5py.File(path, "r") as f:
-    f.visititems(lambda name, item: arrays.__setitem__(name, item[()])
-                 if isinstance(item, h5py.Dataset) else None)
-  return arrays
+weights = builders.h5_weights
 
 
 def assert_same_weights(test, actual: dict, expected: dict):
@@ -61,18 +43,6 @@ def assert_same_weights(test, actual: dict, expected: dict):
 def metric_epochs(workdir: str) -> list:
   with open(os.path.join(workdir, "metrics.csv")) as f:
     return [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
-
-
-class KillAtBatchEnd(keras.callbacks.Callback):
-  """A kill right after step `step`'s batch-end callbacks (the last one)."""
-
-  def __init__(self, step):
-    super().__init__()
-    self.step = step
-
-  def on_train_batch_end(self, batch, logs=None):
-    if int(self.model.optimizer.iterations) >= self.step:
-      raise KeyboardInterrupt(f"killed at step {self.step}")
 
 
 class KillAtEpochEnd(keras.callbacks.Callback):
@@ -295,7 +265,7 @@ class EpochBoundaryTest(tf.test.TestCase):
         weights(os.path.join(self.straight, "final.weights.h5")))
 
   def test_killed_at_an_epoch_end_resumes_as_never_stopped(self):
-    for kill in (KillAtBatchEnd(4), KillAtEpochEnd(2)):
+    for kill in (builders.KillAt(4), KillAtEpochEnd(2)):
       with self.subTest(type(kill).__name__):
         workdir = self.create_tempdir().full_path
         with self._with_callbacks(kill), self.assertRaises(KeyboardInterrupt):
@@ -306,7 +276,7 @@ class EpochBoundaryTest(tf.test.TestCase):
   def test_killed_mid_epoch_logs_the_same_epoch_averages(self):
     workdir = self.create_tempdir().full_path
     config = self.config(checkpoint_every_steps=1)
-    with self._with_callbacks(KillAtBatchEnd(3)), \
+    with self._with_callbacks(builders.KillAt(3)), \
         self.assertRaises(KeyboardInterrupt):
       run.train_and_evaluate(config, workdir)
     run.train_and_evaluate(config, workdir)
@@ -315,7 +285,7 @@ class EpochBoundaryTest(tf.test.TestCase):
   def test_a_backup_interval_longer_than_the_run(self):
     workdir = self.create_tempdir().full_path
     config = self.config(checkpoint_every_steps=100)
-    with self._with_callbacks(KillAtBatchEnd(5)), \
+    with self._with_callbacks(builders.KillAt(5)), \
         self.assertRaises(KeyboardInterrupt):
       run.train_and_evaluate(config, workdir)
     run.train_and_evaluate(config, workdir)

@@ -10,7 +10,7 @@ from unittest import mock
 import keras
 import tensorflow as tf
 
-from configs import mnist as mnist_configs
+from tests import builders
 from tests import toy_data
 from wsram_tf import run
 
@@ -18,34 +18,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(mnist_dir: str, **train_fields):
-  config = mnist_configs.get_config("wsram_qc,tiny")
-  with config.unlocked():
-    config.data.mnist_dir = mnist_dir
-    config.data.canvas_size = 60
-    config.data.max_digit_size = 40
-    config.data.validation_size = 16
-    config.model.hidden_size = 16
-    config.train.batch_size = 8
-    config.eval.batch_size = 16
-    # These tests are about the loop around the step; XLA compiles would
-    # only add minutes (the CLI test and model_test cover XLA).
-    config.train.jit_compile = False
-    # The CLI test checks the export at the end of training.
-    config.train.export = False
-    config.train.update(train_fields)
-  return config
-
-
-class KillAt(keras.callbacks.Callback):
-  """Stands in for a killed process: raises once the step is reached."""
-
-  def __init__(self, step):
-    super().__init__()
-    self.step = step
-
-  def on_train_batch_end(self, batch, logs=None):
-    if int(self.model.optimizer.iterations) >= self.step:
-      raise KeyboardInterrupt(f"killed at step {self.step}")
+  # These tests are about the loop around the step: XLA is off (the CLI test
+  # and model_test cover it). The CLI test checks the export at the end of
+  # training; the rest skip it.
+  return builders.mnist_run_config(mnist_dir,
+                                   **{"export": False, **train_fields})
 
 
 class StepRecorder(keras.callbacks.Callback):
@@ -118,7 +95,8 @@ class TrainTest(tf.test.TestCase):
     workdir = self.create_tempdir().full_path
     config = tiny_config(self.mnist_dir, num_train_steps=6, steps_per_epoch=3,
                          checkpoint_every_steps=2)
-    with self._with_callbacks(KillAt(4)), self.assertRaises(KeyboardInterrupt):
+    with self._with_callbacks(builders.KillAt(4)), \
+        self.assertRaises(KeyboardInterrupt):
       run.train_and_evaluate(config, workdir)
     self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
 
@@ -136,7 +114,8 @@ class TrainTest(tf.test.TestCase):
                          checkpoint_every_steps=2)
     straight = run.train_and_evaluate(config, self.create_tempdir().full_path)
     workdir = self.create_tempdir().full_path
-    with self._with_callbacks(KillAt(4)), self.assertRaises(KeyboardInterrupt):
+    with self._with_callbacks(builders.KillAt(4)), \
+        self.assertRaises(KeyboardInterrupt):
       run.train_and_evaluate(config, workdir)
     resumed = run.train_and_evaluate(config, workdir)
     self.assertAllClose(resumed["test_log_likelihood"],

@@ -4,11 +4,11 @@ import os
 import re
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 from pipelines import flickr8k
 from pipelines import synthetic_captions
+from tests import builders
 
 WORDS = synthetic_captions.WORDS
 _WORD = "|".join(WORDS)
@@ -18,22 +18,12 @@ _RELATION = re.compile(
     rf"an? (?:\w+ )*?({_WORD})$")
 
 
-def _digits(num: int = 40):
-  """Random blobs standing in for MNIST digits, labels 0..9 in turn."""
-  rng = np.random.default_rng(0)
-  digits = np.zeros((num, 28, 28), np.uint8)
-  for i in range(num):
-    top, left = rng.integers(4, 16, 2)
-    digits[i, top:top + 8, left:left + 6] = rng.integers(128, 256)
-  return digits, np.arange(num) % 10
-
-
 class SyntheticCaptionsTest(tf.test.TestCase):
 
   def _generate(self, seed: int = 0, num_images: int = 20):
     out = tempfile.mkdtemp(dir=self.get_temp_dir())
-    pictures = synthetic_captions.generate(out, *_digits(), num_images, 96,
-                                           seed)
+    pictures = synthetic_captions.generate(out, *builders.tiny_digits(40),
+                                           num_images, 96, seed)
     return out, pictures
 
   def test_writes_the_original_flickr8k_layout(self):
@@ -113,7 +103,7 @@ class SyntheticCaptionsTest(tf.test.TestCase):
                        sorted(d.box[2] for d in by_class))
 
   def test_bad_digit_arrays_are_rejected(self):
-    digits, labels = _digits()
+    digits, labels = builders.tiny_digits(40)
     with self.assertRaisesRegex(ValueError, "digits must be"):
       synthetic_captions.generate(self.get_temp_dir(), digits[0], labels, 2)
     with self.assertRaisesRegex(ValueError, "three classes"):
