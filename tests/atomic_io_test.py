@@ -148,6 +148,29 @@ class StoredConfigTest(absltest.TestCase):
         r"train.num_train_steps: 4 -> 2"):
       workdir_lib.check_stored_config(config, self.workdir)
 
+  def test_settings_of_another_library_version_do_not_block_a_resume(self):
+    # A run started before `task` and the clutter fields existed.
+    config = _config()
+    config.task = "classifier"
+    config.data.clutter_pieces = 8
+    with self.assertLogs(level="WARNING") as logs:
+      changes = workdir_lib.check_stored_config(config, self.workdir)
+    self.assertEqual(changes, {"data.clutter_pieces": ("<absent>", 8)})
+    self.assertIn("data.clutter_pieces", "".join(logs.output))
+
+  def test_an_absent_task_still_must_match_the_stored_data(self):
+    path = os.path.join(self.workdir, "config.json")
+    stored = _config()
+    stored.data.name = "flickr8k"
+    with open(path, "w") as f:
+      f.write(stored.to_json_best_effort())
+    config = _config()
+    config.data.name = "flickr8k"
+    config.task = "classifier"
+    with self.assertRaisesRegex(workdir_lib.WorkdirError,
+                                r"task: 'captioner' -> 'classifier'"):
+      workdir_lib.check_stored_config(config, self.workdir)
+
   def test_an_unreadable_stored_config_is_named(self):
     path = os.path.join(self.workdir, "config.json")
     with open(path, "w") as f:

@@ -36,6 +36,7 @@ SAFE_TO_CHANGE = frozenset({
 })
 SAFE_SECTIONS = ("eval.",)  # Every eval.* field.
 LOCK_FILE = "run.lock"
+ABSENT = "<absent>"
 
 
 class WorkdirError(RuntimeError):
@@ -54,9 +55,15 @@ def _flatten(value, prefix: str = "") -> dict:
 def config_changes(old: dict, new: dict) -> dict:
   """{field: (old, new)} of the fields that differ ("<absent>" if missing)."""
   old, new = _flatten(old), _flatten(new)
-  return {k: (old.get(k, "<absent>"), new.get(k, "<absent>"))
+  return {k: (old.get(k, ABSENT), new.get(k, ABSENT))
           for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
           or (k in old) != (k in new)}
+
+
+def _stored_task(old: dict) -> str:
+  """The task of a config.json written before `task` existed."""
+  return ("captioner" if old.get("data", {}).get("name") == "flickr8k"
+          else "classifier")
 
 
 def _safe(field: str, old, new) -> bool:
@@ -84,7 +91,22 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
     raise WorkdirError(f"Cannot read the stored config {path}: {e}. Restore "
                        "it or use another --workdir.") from e
   changes = config_changes(old, new)
-  unsafe = {k: v for k, v in changes.items() if not _safe(k, *v)}
+  if changes.get("task", (None,))[0] == ABSENT:
+    # Written before `task` existed: the task it ran is implied by its data.
+    changes["task"] = (_stored_task(old), changes["task"][1])
+    if changes["task"][0] == changes["task"][1]:
+      del changes["task"]
+  # A field only one side has comes from another version of the library (a
+  # setting added or retired since the run started), not from this command:
+  # resuming a run across an upgrade must stay possible, so name and allow it.
+  versioned = {k: v for k, v in changes.items() if ABSENT in v}
+  if versioned:
+    logging.warning(
+        "%s was written by another version of wsram: settings only one side "
+        "has (kept as the new defaults): %s", path,
+        "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in versioned.items()))
+  unsafe = {k: v for k, v in changes.items()
+            if k not in versioned and not _safe(k, *v)}
   if unsafe:
     listed = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in unsafe.items())
     raise WorkdirError(
