@@ -76,9 +76,6 @@ def check_config(config) -> "Application":
         f"config.train.num_train_steps={t.num_train_steps} must be a multiple "
         f"of config.train.steps_per_epoch={t.steps_per_epoch}.")
   k = t.steps_per_execution
-  if k < 1:
-    raise ValueError(
-        f"config.train.steps_per_execution must be >= 1, got {k}.")
   # Callbacks run between executions only: a step interval that k does not
   # divide would silently be skipped or shifted.
   intervals = {"steps_per_epoch": t.steps_per_epoch,
@@ -100,6 +97,7 @@ def check_config(config) -> "Application":
 # Shared fields that must be >= 1 (counts) or > 0 (rates); NaN fails too.
 AT_LEAST_ONE = ("train.num_train_steps", "train.steps_per_epoch",
                 "train.batch_size", "train.checkpoint_every_steps",
+                "train.steps_per_execution",
                 "eval.batch_size", "objective.num_samples",
                 "eval.num_samples")
 POSITIVE = ("train.learning_rate", "train.inference_learning_rate",
