@@ -37,6 +37,12 @@ def defaults(task: str, preset: str) -> ml_collections.ConfigDict:
   c.train.learning_rate = 1e-3  # Adam rate for theta (prediction net, baseline).
   c.train.inference_learning_rate = 1e-3  # Adam rate for eta (inference net).
   c.train.clip_norm = 0.0  # Global-norm gradient clipping (0: off).
+  # Schedule of both rates (wsram_tf/learning_rates.py): "constant" (the
+  # paper's) or "cosine": linear warm-up from 0 over warmup_steps, then a
+  # half cosine down to final_lr_fraction x the rate at num_train_steps.
+  c.train.lr_schedule = "constant"
+  c.train.warmup_steps = 0  # cosine only: updates of linear warm-up.
+  c.train.final_lr_fraction = 0.0  # cosine only: last rate / peak rate.
   c.train.num_train_steps = 10000  # Total updates.
   c.train.steps_per_epoch = 500  # Updates per Keras epoch (logging granularity).
   c.train.jit_compile = True  # Compile train/test steps with XLA.
@@ -58,4 +64,8 @@ def defaults(task: str, preset: str) -> ml_collections.ConfigDict:
   c.eval.num_samples = 5
   c.eval.deterministic = False  # Mean location and likeliest scale instead.
   c.eval.batch_size = 250  # Test batch size.
+  # Weights the test evaluation and the export use: "final" (after the last
+  # update) or "best" (best.weights.h5, the lowest validation metric seen at
+  # an epoch's end: early stopping without stopping).
+  c.eval.weights = "final"
   return c

@@ -21,6 +21,7 @@ from tests import builders
 from tests import toy_data
 from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import run
+from wsram_tf import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,6 +107,17 @@ class RerunTest(tf.test.TestCase):
     self.assertEqual(metric_epochs(workdir), [0, 1, 2])
     with open(os.path.join(workdir, "config.json")) as f:
       self.assertEqual(json.load(f)["train"]["num_train_steps"], 6)
+
+  def test_more_steps_are_refused_under_a_learning_rate_schedule(self):
+    # The cosine spans num_train_steps: more updates would change its past.
+    workdir = self.create_tempdir().full_path
+    cosine = dict(lr_schedule="cosine", warmup_steps=2)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(tiny_config(self.mnist_dir, **cosine).to_json_best_effort())
+    with self.assertRaisesRegex(workdir_lib.WorkdirError,
+                                "train.num_train_steps: 4 -> 6"):
+      workdir_lib.check_stored_config(
+          tiny_config(self.mnist_dir, num_train_steps=6, **cosine), workdir)
 
   def test_an_eval_change_only_re_evaluates(self):
     workdir = self.copy()

@@ -140,6 +140,40 @@ class TrainTest(tf.test.TestCase):
     self.assertEqual(tf.train.latest_checkpoint(checkpoints),
                      os.path.join(checkpoints, "ckpt-4"))
 
+  def test_eval_weights_best_tests_the_best_checkpoint(self):
+    workdir = self.create_tempdir().full_path
+    config = tiny_config(self.mnist_dir)
+    with config.unlocked():
+      config.eval.weights = "best"
+    results = run.train_and_evaluate(config, workdir)
+    best = os.path.join(workdir, "checkpoints", "best.weights.h5")
+    with open(best + ".json") as f:
+      self.assertEqual(results["best_step"], json.load(f)["step"])
+    self.assertEqual(results["weights"], "best")
+    model, _ = builders.load_run("classifier", workdir)  # Final weights.
+    self.assertEqual(run.evaluated_weights(model, config, workdir),
+                     {"weights": "best", "best_step": results["best_step"]})
+    expected, _ = builders.load_run("classifier", workdir)
+    expected.load_weights(best)
+    for loaded, stored in zip(model.get_weights(), expected.get_weights()):
+      self.assertAllEqual(loaded, stored)
+
+  def test_eval_weights_best_without_a_best_file_uses_the_final(self):
+    workdir = self.create_tempdir().full_path
+    config = tiny_config(self.mnist_dir)
+    with config.unlocked():
+      config.eval.weights = "best"
+    run.train_and_evaluate(config, workdir)
+    os.remove(os.path.join(workdir, "checkpoints", "best.weights.h5"))
+    model, _ = builders.load_run("classifier", workdir)
+    before = [w.numpy() for w in model.weights]
+    with self.assertLogs(level="WARNING") as logs:
+      self.assertEqual(run.evaluated_weights(model, config, workdir),
+                       {"weights": "final"})
+    self.assertIn("best.weights.h5", "\n".join(logs.output))
+    for old, new in zip(before, model.weights):
+      self.assertAllEqual(old, new.numpy())
+
   def test_profile_steps_write_a_trace(self):
     workdir = self.create_tempdir().full_path
     run.train_and_evaluate(
@@ -174,9 +208,19 @@ class TrainTest(tf.test.TestCase):
                          ({"steps_per_execution": 0}, "steps_per_execution"),
                          ({"steps_per_execution": 3}, "steps_per_execution"),
                          ({"strategy": "tpu"}, "strategy"),
-                         ({"profile_steps": "9,3"}, "profile_steps")):
+                         ({"profile_steps": "9,3"}, "profile_steps"),
+                         ({"lr_schedule": "step"}, "lr_schedule"),
+                         ({"lr_schedule": "cosine", "warmup_steps": 4},
+                          "warmup_steps")):
       with self.assertRaisesRegex(ValueError, name):
         run.check_config(tiny_config(self.mnist_dir, **fields))
+
+  def test_unknown_eval_weights_are_named(self):
+    config = tiny_config(self.mnist_dir)
+    with config.unlocked():
+      config.eval.weights = "last"
+    with self.assertRaisesRegex(ValueError, "eval.weights.*'last'"):
+      run.check_config(config)
 
   def test_unknown_task_names_the_valid_ones(self):
     config = tiny_config(self.mnist_dir)

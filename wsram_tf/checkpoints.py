@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+from typing import Optional
 
 from absl import logging
 import h5py
@@ -180,6 +181,21 @@ def readable_weights(path: str) -> bool:
       return True
   except (OSError, ValueError):
     return False
+
+
+def load_best(model, path: str) -> Optional[dict]:
+  """Loads BestCheckpoint's weights at `path` into `model`; returns its
+  record ({monitor: value, "epoch", "step"}), or None if either is missing
+  or unreadable (the model is then unchanged)."""
+  try:
+    with open(path + ".json", encoding="utf-8") as f:
+      record = json.load(f)
+  except (OSError, ValueError):
+    return None
+  if not isinstance(record, dict) or not readable_weights(path):
+    return None
+  model.load_weights(path)
+  return record
 
 
 class BestCheckpoint(keras.callbacks.Callback):

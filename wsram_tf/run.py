@@ -39,11 +39,13 @@ import tensorflow as tf
 from wsram_tf import atomic
 from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import checkpoints
+from wsram_tf import learning_rates
 from wsram_tf import tasks
 from wsram_tf import variants
 from wsram_tf import workdir as workdir_lib
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
+EVAL_WEIGHTS = ("final", "best")  # config.eval.weights.
 
 
 class Application(NamedTuple):
@@ -89,6 +91,10 @@ def check_config(config) -> "Application":
   if t.strategy not in STRATEGIES:
     raise ValueError(f"config.train.strategy: unknown {t.strategy!r}; valid: "
                      f"{', '.join(STRATEGIES)}.")
+  learning_rates.check(t)
+  if config.eval.weights not in EVAL_WEIGHTS:
+    raise ValueError(f"config.eval.weights: unknown {config.eval.weights!r}; "
+                     f"valid: {', '.join(EVAL_WEIGHTS)}.")
   profile_steps(config)
   application.check_config(config)
   return application
@@ -274,6 +280,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
     return _train_and_evaluate(application, config, workdir)
 
 
+def evaluated_weights(model, config, workdir: str) -> dict:
+  """Loads the weights config.eval.weights names into `model` (they are
+  tested and exported); returns what results.json records of them."""
+  if config.eval.weights == "final":
+    return {"weights": "final"}
+  path = os.path.join(workdir, "checkpoints", "best.weights.h5")
+  record = checkpoints.load_best(model, path)
+  if record is None:
+    logging.warning("config.eval.weights='best' but %s is missing or "
+                    "unreadable (no validation ran?): testing and exporting "
+                    "the final weights.", path)
+    return {"weights": "final"}
+  return {"weights": "best", "best_step": record.get("step")}
+
+
 def lock_name(config) -> str:
   """Multi-worker runs share one work directory: one lock per task."""
   if config.train.strategy != "multi_worker":
@@ -314,10 +335,12 @@ def _train_and_evaluate(application, config, workdir: str) -> dict:
   steps = fit(model, config, sharded_by_data(data.train_from), data.validation,
               callbacks_for(application, config, workdir, data), workdir)
   atomic.save_weights(model, os.path.join(workdir, "final.weights.h5"))
+  evaluated = evaluated_weights(model, config, workdir)
 
   results = {
       "variant": config.variant,
       "preset": config.preset,
+      **evaluated,
       **application.evaluate(model, config, data),
       "train_steps": steps,
       "strategy": config.train.strategy,

@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from wsram_tf import inference_network
+from wsram_tf import learning_rates
 from wsram_tf import variants
 
 # Where a rollout's actions come from: sampled from the prior, sampled from
@@ -133,12 +134,15 @@ class WakeSleepModel(keras.Model):
       self._build_optimizers()
 
   def compile_for_training(self, train_config) -> "WakeSleepModel":
-    """compile() from config.train: one Adam for theta, one for eta."""
+    """compile() from config.train: one Adam for theta, one for eta, each
+    on config.train's schedule from its own rate."""
     t = train_config
     clip = {"global_clipnorm": t.clip_norm} if t.clip_norm else {}
     self.compile(
-        optimizer=keras.optimizers.Adam(t.learning_rate, **clip),
-        eta_optimizer=keras.optimizers.Adam(t.inference_learning_rate, **clip),
+        optimizer=keras.optimizers.Adam(
+            learning_rates.rate(t.learning_rate, t), **clip),
+        eta_optimizer=keras.optimizers.Adam(
+            learning_rates.rate(t.inference_learning_rate, t), **clip),
         jit_compile=t.jit_compile,
         steps_per_execution=t.steps_per_execution)
     return self

@@ -2,7 +2,8 @@
 
 - `check_stored_config`: a re-run compares its config with the stored
   config.json (reading only) and refuses any change outside
-  `SAFE_TO_CHANGE`, naming each field old -> new.
+  `SAFE_TO_CHANGE`, naming each field old -> new (more updates only with
+  a constant learning rate: a schedule spans num_train_steps).
 - `locked`: one run at a time; the second fails at once naming the holder.
 - `trim_csv`: a resumed run drops log rows beyond the restored step (and a
   torn last line), so every row is present exactly once.
@@ -66,9 +67,11 @@ def _stored_task(old: dict) -> str:
           else "classifier")
 
 
-def _safe(field: str, old, new) -> bool:
+def _safe(field: str, old, new, schedule: str = "constant") -> bool:
   if field == "train.num_train_steps":
-    return isinstance(old, int) and isinstance(new, int) and new >= old
+    # A schedule spans num_train_steps: more updates would reshape its past.
+    return (isinstance(old, int) and isinstance(new, int) and new >= old
+            and schedule == "constant")
   return field in SAFE_TO_CHANGE or field.startswith(SAFE_SECTIONS)
 
 
@@ -105,8 +108,9 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
         "%s was written by another version of wsram: settings only one side "
         "has (kept as the new defaults): %s", path,
         "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in versioned.items()))
+  schedule = old.get("train", {}).get("lr_schedule", "constant")
   unsafe = {k: v for k, v in changes.items()
-            if k not in versioned and not _safe(k, *v)}
+            if k not in versioned and not _safe(k, *v, schedule)}
   if unsafe:
     listed = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in unsafe.items())
     raise WorkdirError(
