@@ -1,11 +1,13 @@
 """classifier/pictures.py and picture_callback.py: boxes where the sensor reads; writing."""
 
 import os
+from unittest import mock
 
 from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
+from wsram_tf import atomic
 from wsram_tf import picture_callback
 from wsram_tf.classifier import glimpse
 from wsram_tf.classifier import pictures
@@ -108,6 +110,20 @@ class WritePicturesTest(tf.test.TestCase):
       self.assertAllEqual(
           tf.io.decode_png(tf.io.read_file(os.path.join(png_dir, name))),
           picture)
+
+  def test_a_write_killed_before_its_rename_leaves_the_old_png_whole(self):
+    png_dir = os.path.join(self.workdir, "glimpses")
+    self.write(png_dir)
+    first = os.path.join(png_dir, "epoch_0007_img_00.png")
+    before = open(first, "rb").read()
+    self.drawn[0] = 255 - self.drawn[0]
+    with mock.patch.object(atomic.os, "replace",
+                           side_effect=KeyboardInterrupt("killed")), \
+        self.assertRaises(KeyboardInterrupt):
+      self.write(png_dir)
+    self.assertEqual(open(first, "rb").read(), before)
+    self.assertEqual(sorted(os.listdir(png_dir)),
+                     ["epoch_0007_img_00.png", "epoch_0007_img_01.png"])
 
   def test_writes_one_image_summary_of_all_pictures_at_the_epoch(self):
     self.write(None)

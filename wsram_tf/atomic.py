@@ -75,6 +75,12 @@ def write_text(path: str, text: str) -> None:
       os.fsync(f.fileno())
 
 
+def write_bytes(path: str, data: bytes) -> None:
+  with replacing(path) as tmp:
+    with open(tmp, "wb") as f:
+      f.write(data)
+
+
 def write_json(path: str, value, indent: int = 2) -> None:
   write_text(path, json.dumps(value, indent=indent))
 

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wsram_tf import atomic
+
 
 class PictureCallback(keras.callbacks.Callback):
   """Every `every_epochs` epochs and at train end, writes `draw(epoch)`."""
@@ -118,6 +120,7 @@ def write_pictures(writer, tag: str, pictures: Sequence[np.ndarray],
   if png_dir is not None:
     tf.io.gfile.makedirs(png_dir)
     for k, picture in enumerate(pictures):
-      tf.io.write_file(
+      # Whole or absent after a kill: a viewer never opens a torn PNG.
+      atomic.write_bytes(
           os.path.join(png_dir, f"epoch_{epoch:04d}_img_{k:02d}.png"),
-          tf.io.encode_png(picture))
+          tf.io.encode_png(picture).numpy())

@@ -272,7 +272,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # Again under the lock: another run may have written it meanwhile.
     workdir_lib.check_stored_config(config, workdir)
     if config.train.strategy != "multi_worker":  # Else others write here.
-      for directory in (workdir, os.path.join(workdir, "checkpoints")):
+      for directory in (workdir, os.path.join(workdir, "checkpoints"),
+                        os.path.join(workdir, "glimpses")):
         for path in atomic.remove_leftovers(directory):
           logging.info("Removed %s, left by a killed run.", path)
     atomic.write_text(os.path.join(workdir, "config.json"),
