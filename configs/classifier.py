@@ -108,6 +108,7 @@ def tiny(c: ml_collections.ConfigDict) -> None:
   c.eval.batch_size = 32
   c.train.batch_size = 16
   c.train.num_train_steps = 4
+  c.train.warmup_steps = min(c.train.warmup_steps, 1)  # Below the 4 updates.
   c.train.steps_per_epoch = 2
   c.train.checkpoint_every_steps = 2
   c.train.steps_per_execution = 1

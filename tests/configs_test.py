@@ -7,6 +7,7 @@ import tensorflow as tf
 from configs import captions as caption_configs
 from configs import common
 from configs import mnist as mnist_configs
+from wsram_tf import run
 from wsram_tf import variants
 
 
@@ -17,6 +18,23 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
     config = mnist_configs.get_config(preset)
     self.assertTrue(config.is_locked)
     variants.parse_variant(config.variant)
+
+  @parameterized.parameters(*(mnist_configs.VARIANTS + mnist_configs.SETTINGS))
+  def test_every_preset_and_its_tiny_pass_the_run_checks(self, preset):
+    for name in (preset, preset + ",tiny"):
+      run.check_config(mnist_configs.get_config(name))
+
+  def test_long_recipe_schedules_and_tests_the_best_weights(self):
+    config = mnist_configs.get_config("wsram_qc_long")
+    self.assertEqual(config.variant, "wsram_qc")
+    self.assertEqual(config.train.lr_schedule, "cosine")
+    self.assertEqual(config.eval.weights, "best")
+    # The paper's task: 4 glimpses, M = 5, the default canvas.
+    default = mnist_configs.get_config()
+    self.assertEqual(config.model.to_dict(), default.model.to_dict())
+    self.assertEqual(config.data.to_dict(), default.data.to_dict())
+    self.assertEqual(config.objective.num_samples, 5)
+    self.assertEqual(config.eval.num_samples, 5)
 
   @parameterized.parameters(*mnist_configs.VARIANTS)
   def test_variant_presets_set_their_variant(self, preset):

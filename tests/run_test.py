@@ -141,8 +141,9 @@ class TrainTest(tf.test.TestCase):
                      os.path.join(checkpoints, "ckpt-4"))
 
   def test_eval_weights_best_tests_the_best_checkpoint(self):
+    # With the long recipe's schedule, as `wsram_qc_long,tiny` runs it.
     workdir = self.create_tempdir().full_path
-    config = tiny_config(self.mnist_dir)
+    config = tiny_config(self.mnist_dir, lr_schedule="cosine", warmup_steps=1)
     with config.unlocked():
       config.eval.weights = "best"
     results = run.train_and_evaluate(config, workdir)
