@@ -67,18 +67,16 @@ def replacing(path: str, suffix: str = "") -> Iterator[str]:
       os.remove(tmp)
 
 
-def write_text(path: str, text: str) -> None:
-  with replacing(path) as tmp:
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-
-
 def write_bytes(path: str, data: bytes) -> None:
   with replacing(path) as tmp:
     with open(tmp, "wb") as f:
       f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+
+
+def write_text(path: str, text: str) -> None:
+  write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str, value, indent: int = 2) -> None:

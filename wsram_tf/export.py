@@ -26,10 +26,10 @@ import ml_collections
 import tensorflow as tf
 
 from wsram_tf import atomic
+from wsram_tf import run
 from wsram_tf import tasks
 
-WEIGHT_FILES = {"final": "final.weights.h5",
-                "best": os.path.join("checkpoints", "best.weights.h5")}
+WEIGHT_FILES = {"final": "final.weights.h5", "best": run.BEST_WEIGHTS}
 
 
 def _tuples(value):

@@ -9,8 +9,6 @@ a resumed run continues the schedule where its backup left it (the step is
 the optimizer's `iterations`, which the backup holds).
 """
 
-import math
-
 import keras
 
 SCHEDULES = ("constant", "cosine")
@@ -53,17 +51,3 @@ def rate(peak: float, train):
       warmup_target=peak if warmup else None,
       warmup_steps=warmup)
 
-
-def value(peak: float, train, step: int) -> float:
-  """The rate at update `step` (0-based), computed in Python (for tests,
-  logs and the docs): the same curve `rate` gives Keras."""
-  if train.lr_schedule == "constant":
-    return peak
-  warmup = train.warmup_steps
-  if step < warmup:
-    return peak * step / warmup
-  done = min(step - warmup, train.num_train_steps - warmup)
-  cosine = 0.5 * (1 + math.cos(math.pi * done /
-                               (train.num_train_steps - warmup)))
-  fraction = train.final_lr_fraction
-  return peak * ((1 - fraction) * cosine + fraction)

@@ -118,7 +118,6 @@ def write_pictures(writer, tag: str, pictures: Sequence[np.ndarray],
                      max_outputs=len(pictures))
   writer.flush()
   if png_dir is not None:
-    tf.io.gfile.makedirs(png_dir)
     for k, picture in enumerate(pictures):
       # Whole or absent after a kill: a viewer never opens a torn PNG.
       atomic.write_bytes(

@@ -46,6 +46,8 @@ from wsram_tf import workdir as workdir_lib
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 EVAL_WEIGHTS = ("final", "best")  # config.eval.weights.
+# Under the work directory: BestCheckpoint's weights (lowest validation).
+BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 
 
 class Application(NamedTuple):
@@ -204,7 +206,7 @@ def callbacks_for(application: Application, config, workdir: str,
   # Last: an epoch's backup follows its metrics row, scalars and best check.
   callbacks += [
       checkpoints.BestCheckpoint(
-          os.path.join(checkpoint_dir, "best.weights.h5"),
+          os.path.join(workdir, BEST_WEIGHTS),
           monitor=application.best_metric),
       checkpoints.ResumableCheckpoint(checkpoint_dir, t.checkpoint_every_steps,
                                       steps_per_epoch=t.steps_per_epoch),
@@ -286,7 +288,7 @@ def evaluated_weights(model, config, workdir: str) -> dict:
   tested and exported); returns what results.json records of them."""
   if config.eval.weights == "final":
     return {"weights": "final"}
-  path = os.path.join(workdir, "checkpoints", "best.weights.h5")
+  path = os.path.join(workdir, BEST_WEIGHTS)
   record = checkpoints.load_best(model, path)
   if record is None:
     logging.warning("config.eval.weights='best' but %s is missing or "
