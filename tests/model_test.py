@@ -39,6 +39,28 @@ class VariantsTest(parameterized.TestCase, tf.test.TestCase):
       self.assertTrue(np.isfinite(logs["loss"]), variant)
 
   @parameterized.parameters("var_c", "wsram_qc")
+  def test_train_error_sees_the_parameters_before_the_update(self, variant):
+    # var_c reuses its training rollout; wsram_qc draws a second, prior one:
+    # both must measure the same parameters, or the curves are not comparable.
+    model = toy_model(variant, learning_rate=0.1, inference_learning_rate=0.1)
+    images, labels = toy_data.corner_patterns(16)
+    measured = model.extra_stats
+
+    def spy(*args):
+      seen.append([v.numpy().copy() for v in model.theta_variables])
+      return measured(*args)
+
+    seen = []
+    model.extra_stats = spy
+    before = [v.numpy().copy() for v in model.theta_variables]
+    model.train_step((tf.constant(images), tf.constant(labels)))
+    after = [v.numpy() for v in model.theta_variables]
+    self.assertLen(seen, 1)
+    for b, s in zip(before, seen[0]):
+      self.assertAllEqual(b, s)
+    self.assertTrue(any(np.any(b != a) for b, a in zip(before, after)))
+
+  @parameterized.parameters("var_c", "wsram_qc")
   def test_one_layer_ram_network_trains_under_xla(self, variant):
     config = toy_config(variant, jit_compile=True)
     with config.unlocked():

@@ -243,8 +243,8 @@ class WakeSleepModel(keras.Model):
     return loss_theta, losses.loss_eta, stats, out
 
   def extra_stats(self, inputs, targets, rollout, seed) -> dict:
-    """Hook: metrics computed after the update (the classifier's train
-    error); `seed` is the step's second seed when `extra_stats_seeded`."""
+    """Hook: metrics of the parameters before the update (the classifier's
+    train error); `seed` is the step's second seed when `extra_stats_seeded`."""
     del inputs, targets, rollout, seed
     return {}
 
@@ -258,8 +258,10 @@ class WakeSleepModel(keras.Model):
       loss_theta, loss_eta, stats, out = self.compute_losses(
           inputs, targets, seed)
       total = self.replica_loss(loss_theta, loss_eta)
-    self.apply_update(tape, total)
+    # Before the update, so that every variant's train error sees the same
+    # parameters (the non-+q variants reuse the rollout the loss came from).
     stats.update(self.extra_stats(inputs, targets, out, extra_seed))
+    self.apply_update(tape, total)
     for name, value in stats.items():
       self.train_trackers[name].update_state(value)
     return {name: t.result() for name, t in self.train_trackers.items()}
