@@ -6,7 +6,7 @@ section and their data-specific presets; both build through `get_config`
 here, so a variant, `ram_net` or `tiny` means the same in each.
 """
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Tuple
 
 import ml_collections
 
@@ -23,7 +23,9 @@ Edit = Callable[[ml_collections.ConfigDict], None]
 def get_config(preset: str, config_file: str, data: Edit,
                settings: Mapping[str, Edit] = None,
                modifiers: Mapping[str, Edit] = None,
-               tiny_data: Edit = None) -> ml_collections.ConfigDict:
+               tiny_data: Edit = None,
+               rates: Mapping[str, Tuple[float, float]] = None
+               ) -> ml_collections.ConfigDict:
   """The locked config of `preset` ("wsram_qc", "var_c,tiny", ...).
 
   Args:
@@ -33,6 +35,8 @@ def get_config(preset: str, config_file: str, data: Edit,
     settings: presets that also pick a variant (e.g. mnist's ram28).
     modifiers: data-specific modifiers, applied before ram_net and tiny.
     tiny_data: what `tiny` does to the data section (fewer examples).
+    rates: per variant preset, the Adam rates (theta, eta) tuned on this
+      data; a variant not listed keeps the shared default.
   """
   settings, modifiers = dict(settings or {}), dict(modifiers or {})
   chosen = presets.parse(preset, config_file, VARIANTS + tuple(settings),
@@ -41,6 +45,9 @@ def get_config(preset: str, config_file: str, data: Edit,
   data(config)
   if chosen.base in VARIANTS:
     config.variant = chosen.base
+    if chosen.base in (rates or {}):
+      (config.train.learning_rate,
+       config.train.inference_learning_rate) = rates[chosen.base]
   else:
     settings[chosen.base](config)
   # A fixed order, whatever the order on the command line: data settings,

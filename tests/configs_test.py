@@ -40,6 +40,20 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
   def test_variant_presets_set_their_variant(self, preset):
     self.assertEqual(mnist_configs.get_config(preset).variant, preset)
 
+  @parameterized.parameters(*mnist_configs.VARIANTS)
+  def test_variant_presets_start_at_their_tuned_rates(self, preset):
+    rates = mnist_configs.TUNED_RATES.get(preset, (1e-3, 1e-3))
+    for modifiers in ("", ",cluttered100", ",tiny"):
+      t = mnist_configs.get_config(preset + modifiers).train
+      self.assertEqual((t.learning_rate, t.inference_learning_rate), rates,
+                       preset + modifiers)
+
+  def test_settings_presets_keep_their_own_rates(self):
+    self.assertEqual(mnist_configs.get_config("wsram_qc_long")
+                     .train.learning_rate, 5e-4)
+    self.assertEqual(mnist_configs.get_config("ram28").train.learning_rate,
+                     1e-3)
+
   def test_default_is_wsram_qc(self):
     self.assertEqual(mnist_configs.get_config().variant, "wsram_qc")
 
