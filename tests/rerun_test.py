@@ -5,6 +5,7 @@ backups, two runs at once, and shared fields out of range."""
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,12 +89,13 @@ class RerunTest(tf.test.TestCase):
     before = {p: open(p, "rb").read()
               for p in glob.glob(os.path.join(workdir, "*.*"))}
     config = tiny_config(self.mnist_dir)
+    stored_rate = config.train.learning_rate
     with config.unlocked():
       config.model.num_glimpses = 6
       config.train.learning_rate = 0.5
     with self.assertRaisesRegex(
         RuntimeError, r"model.num_glimpses: 4 -> 6.*"
-        r"train.learning_rate: 0.001 -> 0.5"):
+        rf"train.learning_rate: {re.escape(str(stored_rate))} -> 0.5"):
       run.train_and_evaluate(config, workdir)
     after = {p: open(p, "rb").read()
              for p in glob.glob(os.path.join(workdir, "*.*"))}
