@@ -29,7 +29,7 @@ from wsram_tf import atomic
 from wsram_tf import run
 from wsram_tf import tasks
 
-WEIGHT_FILES = {"final": "final.weights.h5", "best": run.BEST_WEIGHTS}
+WEIGHT_FILES = {"final": run.FINAL_WEIGHTS, "best": run.BEST_WEIGHTS}
 
 
 def _tuples(value):

@@ -46,7 +46,9 @@ from wsram_tf import workdir as workdir_lib
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 EVAL_WEIGHTS = ("final", "best")  # config.eval.weights.
-# Under the work directory: BestCheckpoint's weights (lowest validation).
+# Under the work directory: the weights after the last update, and
+# BestCheckpoint's (lowest validation).
+FINAL_WEIGHTS = "final.weights.h5"
 BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 
 
@@ -337,7 +339,7 @@ def _train_and_evaluate(application, config, workdir: str) -> dict:
     model = application.build_model(config, data)
   steps = fit(model, config, sharded_by_data(data.train_from), data.validation,
               callbacks_for(application, config, workdir, data), workdir)
-  atomic.save_weights(model, os.path.join(workdir, "final.weights.h5"))
+  atomic.save_weights(model, os.path.join(workdir, FINAL_WEIGHTS))
   evaluated = evaluated_weights(model, config, workdir)
 
   results = {
