@@ -30,7 +30,7 @@ import re
 from fractions import Fraction
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from configs import mnist as mnist_configs
+from wsram_tf.configs import mnist as mnist_configs
 
 # Exploration heuristics of §4.5 for the +h runs: a 1.5x wider location
 # proposal (and flatter scale logits), a mild coverage pull towards the whole

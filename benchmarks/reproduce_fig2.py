@@ -70,7 +70,7 @@ from absl import logging
 
 from benchmarks import fig2_grid
 from benchmarks import summarize_runs
-from configs import mnist as mnist_configs
+from wsram_tf.configs import mnist as mnist_configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEURISTICS = fig2_grid.HEURISTICS

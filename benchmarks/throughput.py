@@ -241,7 +241,7 @@ def input_pipeline_arm(config, dataset: tf.data.Dataset) -> Arm:
 
 
 def _mnist_train(config) -> tuple:
-  from pipelines import mnist  # pylint: disable=g-import-not-at-top
+  from wsram_tf.pipelines import mnist  # pylint: disable=g-import-not-at-top
   data = mnist.make_datasets(config)
   return data.train, data.image_shape
 

@@ -63,7 +63,7 @@ import numpy as np
 # Its timing helpers; importing it also defines --config, --repeats, --warmup,
 # --min_time and --output, which this script reads too.
 from benchmarks import throughput
-from configs import mnist
+from wsram_tf.configs import mnist
 
 ARCHS = ("ours", "ram")
 MODES = ("eager", "compiled")

@@ -12,13 +12,13 @@ ConfigDict is locked, so a misspelt field fails at once and lists the valid
 names. Without internet (ImageNet weights cannot be downloaded) use
 `--config.backbone.weights=/path/to/notop.h5` or the `tiny` modifier, whose
 small random CNN suits the synthetic digits dataset
-(`python -m pipelines.synthetic_captions --out=DIR`).
+(`python -m wsram_tf.pipelines.synthetic_captions --out=DIR`).
 """
 
 import ml_collections
 
-from configs import common
-from configs import presets
+from wsram_tf.configs import common
+from wsram_tf.configs import presets
 
 # Variant presets: the paper's six training methods (docs/design.md §2).
 VARIANTS = common.VARIANTS

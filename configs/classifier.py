@@ -10,8 +10,8 @@ from typing import Callable, Mapping, Tuple
 
 import ml_collections
 
-from configs import common
-from configs import presets
+from wsram_tf.configs import common
+from wsram_tf.configs import presets
 
 VARIANTS = common.VARIANTS  # The paper's six training methods.
 MODIFIERS = ("ram_net", "tiny")  # Modifiers every classifier config takes.

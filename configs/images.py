@@ -17,7 +17,7 @@ locked, so a misspelt field fails at once and lists the valid names.
 
 import ml_collections
 
-from configs import classifier
+from wsram_tf.configs import classifier
 
 VARIANTS = classifier.VARIANTS
 SETTINGS = ()  # No data-specific settings presets.

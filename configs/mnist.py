@@ -17,7 +17,7 @@ configs/classifier.py.
 
 import ml_collections
 
-from configs import classifier
+from wsram_tf.configs import classifier
 
 VARIANTS = classifier.VARIANTS
 # Settings presets that also pick a variant.

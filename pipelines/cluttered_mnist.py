@@ -25,10 +25,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from pipelines import epoch_stream
-from pipelines import image_datasets
-from pipelines import mnist
-from pipelines import mnist_source
+from wsram_tf.pipelines import epoch_stream
+from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import mnist
+from wsram_tf.pipelines import mnist_source
 
 _AUTO = tf.data.AUTOTUNE
 # The stream ids of pipelines/mnist.py: seeds [config.seed, 0] for train,

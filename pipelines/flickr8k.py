@@ -17,9 +17,9 @@ from typing import Callable, NamedTuple
 
 import tensorflow as tf
 
-from pipelines import flickr8k_cache
-from pipelines import flickr8k_reader
-from pipelines import flickr8k_vocab
+from wsram_tf.pipelines import flickr8k_cache
+from wsram_tf.pipelines import flickr8k_reader
+from wsram_tf.pipelines import flickr8k_vocab
 
 SPLITS = flickr8k_reader.SPLITS
 PROBLEM_KINDS = flickr8k_reader.PROBLEM_KINDS

@@ -31,9 +31,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from pipelines import feature_pyramid
-from pipelines import flickr8k_reader
-from pipelines import flickr8k_vocab
+from wsram_tf.pipelines import feature_pyramid
+from wsram_tf.pipelines import flickr8k_reader
+from wsram_tf.pipelines import flickr8k_vocab
 
 SPLITS = flickr8k_reader.SPLITS
 MANIFEST = "manifest.json"  # In the feature cache directory.

@@ -146,7 +146,7 @@ def scan(data_dir: str, layout: str = "auto", verify_images: bool = True,
   if not data_dir:
     raise ValueError("config.data.flickr8k_dir is empty: set it to the "
                      "Flickr8k folder, or write a synthetic one with `python -m "
-                     "pipelines.synthetic_captions --out=DIR`.")
+                     "wsram_tf.pipelines.synthetic_captions --out=DIR`.")
   data_dir = os.path.abspath(os.path.expanduser(data_dir))
   if not os.path.isdir(data_dir):
     raise Flickr8kError(f"Flickr8k: data directory {data_dir!r} does not "

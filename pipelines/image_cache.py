@@ -25,9 +25,9 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from pipelines import image_datasets
-from pipelines import image_resize
-from pipelines import npz_file
+from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import image_resize
+from wsram_tf.pipelines import npz_file
 
 FORMAT_VERSION = 1  # Bump when the stored arrays or the preprocessing change.
 _FIELDS = ("images", "labels", "splits", "names", "digests", "bad_names",

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 import tensorflow as tf
 
-from pipelines import epoch_stream
+from wsram_tf.pipelines import epoch_stream
 
 _TRAIN_STREAM = 0  # As in pipelines/mnist.py: the seed is [config.seed, 0].
 _AUTO = tf.data.AUTOTUNE

@@ -22,8 +22,8 @@ from typing import Any, Iterator, NamedTuple
 
 from absl import logging
 
-from pipelines import image_cache
-from pipelines import image_datasets
+from wsram_tf.pipelines import image_cache
+from wsram_tf.pipelines import image_datasets
 
 ImageDataError = image_datasets.ImageDataError
 SPLITS = ("train", "validation", "test")

@@ -35,7 +35,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from pipelines import mnist_source
+from wsram_tf.pipelines import mnist_source
 
 NUM_CLASSES = 10
 DIGIT_SIZE = 28

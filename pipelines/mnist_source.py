@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 from absl import logging
 import numpy as np
 
-from pipelines import npz_file
+from wsram_tf.pipelines import npz_file
 
 
 class MnistSourceError(ValueError):

@@ -9,7 +9,7 @@ seven on the left", ...); no caption uses a digit's name for anything else
 (no "two digits"). All captions are true of the image, and a caption word is
 only predictable by looking at the right digit at the right scale.
 
-  python -m pipelines.synthetic_captions --out=DIR [--num_images=2000]
+  python -m wsram_tf.pipelines.synthetic_captions --out=DIR [--num_images=2000]
       [--image_size=128] [--seed=0]
 
 writes `DIR/Flicker8k_Dataset/*.jpg`, `DIR/Flickr8k.token.txt`,
@@ -194,8 +194,8 @@ def _write_text(out_dir: str, pictures: Sequence[Picture]) -> None:
 def main(argv):
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from configs import mnist  # pylint: disable=g-import-not-at-top
-  from pipelines import mnist_source  # pylint: disable=g-import-not-at-top
+  from wsram_tf.configs import mnist  # pylint: disable=g-import-not-at-top
+  from wsram_tf.pipelines import mnist_source  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   data_config = mnist.get_config().data
   data_config.source, data_config.mnist_dir = f.mnist_source, f.mnist_dir

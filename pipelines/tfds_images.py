@@ -20,8 +20,8 @@ from typing import Any, Iterator
 
 from absl import logging
 
-from pipelines import image_cache
-from pipelines import image_datasets
+from wsram_tf.pipelines import image_cache
+from wsram_tf.pipelines import image_datasets
 
 ImageDataError = image_datasets.ImageDataError
 IMAGE_KEY, LABEL_KEY = "image", "label"

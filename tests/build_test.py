@@ -35,6 +35,18 @@ def load_targets():
   return targets
 
 
+def _through_link(path: str) -> bool:
+  """True for a file reached through a symlinked folder (wsram_tf/pipelines
+  is pipelines/): it is listed once, under its real path."""
+  return os.path.realpath(os.path.dirname(path)) != os.path.abspath(
+      os.path.dirname(path))
+
+
+def _core_modules() -> list:
+  return [os.path.basename(p)[:-3]
+          for p in glob.glob(os.path.join(ROOT, "wsram_tf", "*.py"))]
+
+
 class BuildTest(tf.test.TestCase):
 
   def setUp(self):
@@ -53,9 +65,18 @@ class BuildTest(tf.test.TestCase):
     for package in ("wsram_tf", "pipelines", "configs"):
       for path in glob.glob(os.path.join(ROOT, package, "**", "*.py"),
                             recursive=True):
-        if os.path.basename(path) in ("__init__.py", "main.py"):
+        if (os.path.basename(path) in ("__init__.py", "main.py")
+            or _through_link(path)):
           continue
         self.assertIn(os.path.relpath(path, ROOT), libraries)
+
+  def test_the_package_ships_pipelines_and_configs_under_its_own_name(self):
+    # The installed package claims no generic top-level name: the repo's
+    # pipelines/ and configs/ are wsram_tf.pipelines and wsram_tf.configs.
+    for name in ("pipelines", "configs"):
+      link = os.path.join(ROOT, "wsram_tf", name)
+      self.assertTrue(os.path.islink(link), link)
+      self.assertEqual(os.path.realpath(link), os.path.join(ROOT, name))
 
   def test_every_source_file_exists(self):
     for target in self.targets:
@@ -100,9 +121,12 @@ class BuildTest(tf.test.TestCase):
 
     forbidden = {
         # The core: neither the data pipelines nor an application.
-        "wsram_tf/*.py": ("pipelines", "wsram_tf.classifier",
-                          "wsram_tf.captioner"),
-        "pipelines/*.py": ("wsram_tf",),
+        "wsram_tf/*.py": ("pipelines", "wsram_tf.pipelines",
+                          "wsram_tf.classifier", "wsram_tf.captioner"),
+        # Pipelines import each other (as wsram_tf.pipelines) and configs.
+        "pipelines/*.py": ("wsram_tf.classifier", "wsram_tf.captioner",
+                           "pipelines", "configs")
+                          + tuple(f"wsram_tf.{m}" for m in _core_modules()),
         "wsram_tf/classifier/*.py": ("wsram_tf.captioner",),
         "wsram_tf/captioner/*.py": ("wsram_tf.classifier",),
     }

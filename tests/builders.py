@@ -15,10 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from configs import captions as caption_configs
-from configs import mnist as mnist_configs
-from pipelines import feature_pyramid
-from pipelines import synthetic_captions
+from wsram_tf.configs import captions as caption_configs
+from wsram_tf.configs import mnist as mnist_configs
+from wsram_tf.pipelines import feature_pyramid
+from wsram_tf.pipelines import synthetic_captions
 from tests import toy_data
 from wsram_tf.captioner import decoding
 from wsram_tf.captioner import export as captioner_export

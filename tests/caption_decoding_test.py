@@ -12,8 +12,8 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from pipelines import flickr8k
-from pipelines import flickr8k_vocab
+from wsram_tf.pipelines import flickr8k
+from wsram_tf.pipelines import flickr8k_vocab
 from tests import builders
 from wsram_tf.captioner import decoding as caption_decoding
 from wsram_tf.captioner import model as captioner

@@ -13,10 +13,10 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from configs import captions as caption_configs
-from pipelines import feature_pyramid
-from pipelines import flickr8k
-from pipelines import flickr8k_vocab
+from wsram_tf.configs import captions as caption_configs
+from wsram_tf.pipelines import feature_pyramid
+from wsram_tf.pipelines import flickr8k
+from wsram_tf.pipelines import flickr8k_vocab
 from tests import flickr8k_data
 from tests import standalone
 from wsram_tf import export

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pipelines import flickr8k
+from wsram_tf.pipelines import flickr8k
 from tests import builders
 from wsram_tf.captioner import pictures as caption_pictures
 from wsram_tf.captioner import model as captioner

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines import flickr8k_vocab
+from wsram_tf.pipelines import flickr8k_vocab
 from tests import builders
 from wsram_tf.captioner import bleu
 from wsram_tf.captioner import decoding

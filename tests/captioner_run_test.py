@@ -8,7 +8,7 @@ import tempfile
 import sacrebleu
 import tensorflow as tf
 
-from pipelines import synthetic_captions
+from wsram_tf.pipelines import synthetic_captions
 from tests import builders
 from wsram_tf import run
 from wsram_tf.captioner import application

@@ -9,7 +9,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow as tf
 
-from configs import captions as caption_configs
+from wsram_tf.configs import captions as caption_configs
 from tests import builders
 from wsram_tf import exploration
 from wsram_tf.captioner import model as captioner

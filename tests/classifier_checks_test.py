@@ -5,8 +5,8 @@ presets of configs/mnist.py load locked and pass those checks."""
 from absl.testing import parameterized
 import tensorflow as tf
 
-from configs import images as image_configs
-from configs import mnist as mnist_configs
+from wsram_tf.configs import images as image_configs
+from wsram_tf.configs import mnist as mnist_configs
 from wsram_tf import run
 from wsram_tf.classifier import data as data_lib
 

@@ -15,10 +15,10 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from configs import images as image_configs
-from configs import mnist as mnist_configs
-from pipelines import image_cache
-from pipelines import image_datasets
+from wsram_tf.configs import images as image_configs
+from wsram_tf.configs import mnist as mnist_configs
+from wsram_tf.pipelines import image_cache
+from wsram_tf.pipelines import image_datasets
 from tests import image_files
 from tests import standalone
 from tests import tfds_files

@@ -3,9 +3,9 @@
 import numpy as np
 import tensorflow as tf
 
-from configs import mnist as mnist_config
-from pipelines import cluttered_mnist
-from pipelines import mnist
+from wsram_tf.configs import mnist as mnist_config
+from wsram_tf.pipelines import cluttered_mnist
+from wsram_tf.pipelines import mnist
 from tests import toy_data
 
 

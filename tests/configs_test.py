@@ -4,9 +4,9 @@ fail with the valid names."""
 from absl.testing import parameterized
 import tensorflow as tf
 
-from configs import captions as caption_configs
-from configs import common
-from configs import mnist as mnist_configs
+from wsram_tf.configs import captions as caption_configs
+from wsram_tf.configs import common
+from wsram_tf.configs import mnist as mnist_configs
 from wsram_tf import run
 from wsram_tf import variants
 

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import tensorflow as tf
 
-from pipelines import synthetic_captions
+from wsram_tf.pipelines import synthetic_captions
 from tests import builders
 from tests import toy_data
 from wsram_tf import atomic

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from pipelines import feature_pyramid
+from wsram_tf.pipelines import feature_pyramid
 
 
 def _images(size: int) -> np.ndarray:

@@ -8,11 +8,11 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from pipelines import flickr8k_cache
-from pipelines import flickr8k_reader
-from pipelines import flickr8k_vocab
+from wsram_tf.pipelines import flickr8k_cache
+from wsram_tf.pipelines import flickr8k_reader
+from wsram_tf.pipelines import flickr8k_vocab
 from tests import flickr8k_data
-from pipelines import feature_pyramid
+from wsram_tf.pipelines import feature_pyramid
 
 
 class FeatureCacheTest(tf.test.TestCase):

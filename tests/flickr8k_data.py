@@ -10,7 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from configs import captions as caption_configs
+from wsram_tf.configs import captions as caption_configs
 
 # name -> (split, raw captions).
 DATA = {

@@ -6,7 +6,7 @@ import tempfile
 
 import tensorflow as tf
 
-from pipelines import flickr8k_reader
+from wsram_tf.pipelines import flickr8k_reader
 from tests import flickr8k_data
 
 

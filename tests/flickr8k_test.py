@@ -5,7 +5,7 @@ import tempfile
 
 import tensorflow as tf
 
-from pipelines import flickr8k
+from wsram_tf.pipelines import flickr8k
 from tests import flickr8k_data
 
 

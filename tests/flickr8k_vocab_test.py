@@ -5,7 +5,7 @@ import tempfile
 
 import tensorflow as tf
 
-from pipelines import flickr8k_vocab
+from wsram_tf.pipelines import flickr8k_vocab
 
 Vocabulary = flickr8k_vocab.Vocabulary
 

@@ -6,8 +6,8 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from pipelines import image_cache
-from pipelines import image_datasets
+from wsram_tf.pipelines import image_cache
+from wsram_tf.pipelines import image_datasets
 from tests import image_files
 
 SETTINGS = image_cache.Settings(channels=1, canvas_size=16, resize="fit")

@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from pipelines import image_datasets
-from pipelines import mnist
+from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import mnist
 from tests import image_files
 
 NAMES = [f"c{k % 3}/file{k}.png" for k in range(30)]

@@ -7,10 +7,10 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from pipelines import image_cache
-from pipelines import image_datasets
-from pipelines import image_folder
-from pipelines import mnist
+from wsram_tf.pipelines import image_cache
+from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import image_folder
+from wsram_tf.pipelines import mnist
 from tests import image_files
 
 ImageDataError = image_datasets.ImageDataError

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from pipelines import image_resize
+from wsram_tf.pipelines import image_resize
 
 
 def _ramp(height: int, width: int, channels: int = 1) -> np.ndarray:

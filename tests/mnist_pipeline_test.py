@@ -3,9 +3,9 @@
 import numpy as np
 import tensorflow as tf
 
-from configs import mnist as mnist_config
-from pipelines import mnist
-from pipelines import mnist_source
+from wsram_tf.configs import mnist as mnist_config
+from wsram_tf.pipelines import mnist
+from wsram_tf.pipelines import mnist_source
 
 
 def _blobs(num: int, seed: int = 0) -> np.ndarray:

@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from pipelines import mnist_source
+from wsram_tf.pipelines import mnist_source
 from tests.toy_data import idx_bytes as _idx_bytes
 from tests.toy_data import random_mnist_arrays as _tiny_arrays
 from tests.toy_data import write_file as _write

@@ -26,10 +26,10 @@ import sys
 
 import numpy as np
 
-from configs import mnist as mnist_config
-from pipelines import flickr8k
-from pipelines import mnist
-from pipelines import mnist_source
+from wsram_tf.configs import mnist as mnist_config
+from wsram_tf.pipelines import flickr8k
+from wsram_tf.pipelines import mnist
+from wsram_tf.pipelines import mnist_source
 from tests import flickr8k_data
 
 out_path, root = sys.argv[1:]

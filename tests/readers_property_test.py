@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 import numpy as np
 import tensorflow as tf
 
-from pipelines import flickr8k_reader
-from pipelines import mnist_source
+from wsram_tf.pipelines import flickr8k_reader
+from wsram_tf.pipelines import mnist_source
 from tests import flickr8k_data
 from tests import toy_data
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from configs import mnist as mnist_configs
+from wsram_tf.configs import mnist as mnist_configs
 from tests import builders
 from tests import toy_data
 from wsram_tf import callbacks as callbacks_lib

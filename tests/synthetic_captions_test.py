@@ -6,8 +6,8 @@ import tempfile
 
 import tensorflow as tf
 
-from pipelines import flickr8k
-from pipelines import synthetic_captions
+from wsram_tf.pipelines import flickr8k
+from wsram_tf.pipelines import synthetic_captions
 from tests import builders
 
 WORDS = synthetic_captions.WORDS

@@ -11,9 +11,9 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from pipelines import image_cache
-from pipelines import image_datasets
-from pipelines import tfds_images
+from wsram_tf.pipelines import image_cache
+from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import tfds_images
 from tests import image_files
 from tests import tfds_files
 from tests.tfds_files import CLASSES

@@ -11,9 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import throughput
-from configs import mnist as mnist_config
-from pipelines import mnist
-from pipelines import mnist_source
+from wsram_tf.configs import mnist as mnist_config
+from wsram_tf.pipelines import mnist
+from wsram_tf.pipelines import mnist_source
 
 COMMON_KEYS = ("measure", "xla", "config", "batch", "M", "glimpses",
                "tf_version", "cpu_count")

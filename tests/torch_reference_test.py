@@ -9,7 +9,7 @@ import unittest
 import numpy as np
 import tensorflow as tf
 
-from configs import mnist as mnist_config
+from wsram_tf.configs import mnist as mnist_config
 from wsram_tf.classifier import glimpse
 from wsram_tf.classifier import model as model_lib
 

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from pipelines import mnist_source
+from wsram_tf.pipelines import mnist_source
 
 NUM_CLASSES = 4
 

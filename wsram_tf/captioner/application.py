@@ -13,8 +13,8 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
-from pipelines import flickr8k
-from pipelines.flickr8k_vocab import PAD
+from wsram_tf.pipelines import flickr8k
+from wsram_tf.pipelines.flickr8k_vocab import PAD
 from wsram_tf import atomic
 from wsram_tf import run
 from wsram_tf.captioner import bleu

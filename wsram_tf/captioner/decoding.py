@@ -24,9 +24,9 @@ from typing import NamedTuple, Sequence
 
 import tensorflow as tf
 
-from pipelines.flickr8k_vocab import END
-from pipelines.flickr8k_vocab import PAD
-from pipelines.flickr8k_vocab import START
+from wsram_tf.pipelines.flickr8k_vocab import END
+from wsram_tf.pipelines.flickr8k_vocab import PAD
+from wsram_tf.pipelines.flickr8k_vocab import START
 from wsram_tf import distributions
 from wsram_tf.captioner import model as captioner
 

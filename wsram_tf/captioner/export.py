@@ -33,11 +33,11 @@ from typing import Optional
 
 import tensorflow as tf
 
-from pipelines import feature_pyramid
-from pipelines import flickr8k
-from pipelines.flickr8k_vocab import END
-from pipelines.flickr8k_vocab import PAD
-from pipelines.flickr8k_vocab import START
+from wsram_tf.pipelines import feature_pyramid
+from wsram_tf.pipelines import flickr8k
+from wsram_tf.pipelines.flickr8k_vocab import END
+from wsram_tf.pipelines.flickr8k_vocab import PAD
+from wsram_tf.pipelines.flickr8k_vocab import START
 from wsram_tf import export
 from wsram_tf.captioner import decoding
 from wsram_tf.captioner import model as captioner

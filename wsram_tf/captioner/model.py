@@ -27,8 +27,8 @@ from typing import NamedTuple, Optional, Sequence
 import keras
 import tensorflow as tf
 
-from pipelines.flickr8k_vocab import END
-from pipelines.flickr8k_vocab import PAD
+from wsram_tf.pipelines.flickr8k_vocab import END
+from wsram_tf.pipelines.flickr8k_vocab import PAD
 from wsram_tf import distributions
 from wsram_tf import exploration
 from wsram_tf import variants

@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 import numpy as np
 import tensorflow as tf
 
-from pipelines import feature_pyramid
-from pipelines.flickr8k_vocab import END
+from wsram_tf.pipelines import feature_pyramid
+from wsram_tf.pipelines.flickr8k_vocab import END
 from wsram_tf import picture_callback
 from wsram_tf.captioner import decoding
 

@@ -9,7 +9,7 @@ is checked against the data when it is read (data.resolve_num_classes).
 
 import numbers
 
-from pipelines import image_cache
+from wsram_tf.pipelines import image_cache
 from wsram_tf.classifier import data as data_lib
 from wsram_tf.classifier import glimpse
 

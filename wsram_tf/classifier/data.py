@@ -14,14 +14,14 @@ import os
 import tempfile
 from typing import Any, NamedTuple, Sequence
 
-from pipelines import image_datasets
+from wsram_tf.pipelines import image_datasets
 
 # config.data.name -> the pipelines module whose make_datasets(config) reads it.
 PIPELINES = {
-    "translated_mnist": "pipelines.mnist",
-    "cluttered_mnist": "pipelines.cluttered_mnist",
-    "image_folder": "pipelines.image_folder",
-    "tfds_images": "pipelines.tfds_images",
+    "translated_mnist": "wsram_tf.pipelines.mnist",
+    "cluttered_mnist": "wsram_tf.pipelines.cluttered_mnist",
+    "image_folder": "wsram_tf.pipelines.image_folder",
+    "tfds_images": "wsram_tf.pipelines.tfds_images",
 }
 INFO_FILE = "data_info.json"
 DIGITS = tuple(str(d) for d in range(10))

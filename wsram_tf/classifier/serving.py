@@ -18,7 +18,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from pipelines import image_resize
+from wsram_tf.pipelines import image_resize
 
 
 def _describe(image_shape: Sequence[int]) -> str:
