@@ -50,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 from wsram_tf.classifier import glimpse
-from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import presets
 
 MEASURES = ("train_step", "glimpse", "input_pipeline")
 _SYNTHETIC_BATCHES = 4  # Distinct in-memory batches the train step cycles over.
@@ -164,7 +164,7 @@ def train_step_arm(config, image_shape, xla: bool,
   config.train.jit_compile = xla
   config.train.steps_per_execution = steps_per_execution
   keras.utils.set_random_seed(config.seed)
-  model = model_lib.build_model(config, image_shape)
+  model = presets.build_from_config(config, image_shape)
   iterator = iter(synthetic_batches(config, image_shape))
   model.make_train_function()
   train = model.train_function

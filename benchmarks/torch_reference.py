@@ -17,7 +17,7 @@ Adam. Two networks:
   two ReLU recurrences with identity-initialised recurrent kernels, action
   head on layer 2, class head on layer 1, per-step baseline on stopped
   layer 2, reward log p(y|a). Same layer shapes and parameter count as
-  `wsram_tf.classifier.model.build_model` (tests/torch_reference_test.py).
+  `wsram_tf.classifier.presets.build_from_config` (tests/torch_reference_test.py).
   The last step's layer-2 update feeds nothing, so it is skipped, as XLA prunes it.
 - `ram`: the widely used PyTorch RAM (kevinzakka/recurrent-visual-attention):
   glimpse fc P*P->128 and location fc 2->128, each then ->256 and summed, one

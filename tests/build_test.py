@@ -3,12 +3,24 @@ command, and imports run one way (pipelines <- applications -> core)."""
 
 import ast
 import glob
+import graphlib
 import os
+import sys
 
 import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULES = ("py_library", "py_test", "py_binary")
+# Top-level import name -> the name requirements.txt gives it, where the two
+# differ.
+PIP_NAMES = {
+    "absl": "absl-py", "ml_collections": "ml-collections", "PIL": "pillow",
+    "tensorflow_datasets": "tensorflow-datasets",
+    "tensorflow_probability": "tensorflow-probability", "tf_keras": "tf-keras",
+}
+# Optional and deliberately unpinned, imported inside a try: torch (installed
+# by hand on the benchmark machine, BUILD says why), scipy (a cross-check).
+UNPINNED = {"scipy", "torch"}
 
 
 def load_targets():
@@ -26,7 +38,7 @@ def load_targets():
       "load": lambda *args: None,
       "package": lambda **kwargs: None,
       "requirement": lambda name: "@pip//" + name,
-      "glob": lambda patterns: sorted(
+      "glob": lambda patterns, allow_empty=False: sorted(
           os.path.relpath(p, ROOT) for pattern in patterns
           for p in glob.glob(os.path.join(ROOT, pattern))),
   }
@@ -42,6 +54,31 @@ def _through_link(path: str) -> bool:
       os.path.dirname(path))
 
 
+def _imports(path: str):
+  """The modules a file imports, at module level or in a function alike.
+  `from a import b` imports module a.b if the repo has one, else (b is a
+  name in a) module a."""
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      yield from (alias.name for alias in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      for alias in node.names:
+        name = f"{node.module}.{alias.name}"
+        yield name if _source_of(name) else node.module
+
+
+def _source_of(module: str):
+  """The file an internal module is, by its real path relative to ROOT
+  (wsram_tf.pipelines.x is pipelines/x.py), or None: not a module here."""
+  path = os.path.join(ROOT, *module.split("."))
+  for candidate in (path + ".py", os.path.join(path, "__init__.py")):
+    if os.path.isfile(candidate):
+      return os.path.relpath(os.path.realpath(candidate), ROOT)
+  return None
+
+
 def _core_modules() -> list:
   return [os.path.basename(p)[:-3]
           for p in glob.glob(os.path.join(ROOT, "wsram_tf", "*.py"))]
@@ -55,13 +92,13 @@ class BuildTest(tf.test.TestCase):
 
   def test_every_test_file_has_a_py_test(self):
     tested = {src for t in self.targets if t["kind"] == "py_test"
-              for src in t["srcs"]}
+              for src in t.get("srcs", [])}
     for path in glob.glob(os.path.join(ROOT, "tests", "*_test.py")):
       self.assertIn(os.path.relpath(path, ROOT), tested)
 
   def test_every_module_has_a_py_library(self):
     libraries = {src for t in self.targets if t["kind"] == "py_library"
-                 for src in t["srcs"]}
+                 for src in t.get("srcs", [])}
     for package in ("wsram_tf", "pipelines", "configs"):
       for path in glob.glob(os.path.join(ROOT, package, "**", "*.py"),
                             recursive=True):
@@ -109,16 +146,6 @@ class BuildTest(tf.test.TestCase):
     self.assertEqual(ci_command, readme_command)
 
   def test_dependencies_run_one_way(self):
-    def imported(path):
-      with open(path) as f:
-        tree = ast.parse(f.read())
-      for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-          yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-          yield node.module
-          yield from (f"{node.module}.{alias.name}" for alias in node.names)
-
     forbidden = {
         # The core: neither the data pipelines nor an application.
         "wsram_tf/*.py": ("pipelines", "wsram_tf.pipelines",
@@ -132,10 +159,68 @@ class BuildTest(tf.test.TestCase):
     }
     for pattern, prefixes in forbidden.items():
       for path in glob.glob(os.path.join(ROOT, pattern)):
-        for name in imported(path):
+        if path == os.path.join(ROOT, "wsram_tf", "__init__.py"):
+          continue  # The package's face: it re-exports the public models.
+        for name in _imports(path):
           self.assertFalse(
               any(name == p or name.startswith(p + ".") for p in prefixes),
               f"{os.path.relpath(path, ROOT)} imports {name}")
+
+  def test_every_target_depends_exactly_on_what_it_imports(self):
+    owner = {}  # File -> the target that has it: its py_library, if any.
+    for target in sorted(self.targets, key=lambda t: t["kind"] != "py_library"):
+      for src in target.get("srcs", []):
+        owner.setdefault(src, ":" + target["name"])
+    # Targets without srcs bundle modules loaded by name (BUILD says which):
+    # a dep on one is not an import.
+    bundles = {":" + t["name"] for t in self.targets if not t.get("srcs")}
+    problems = []
+    for target in (t for t in self.targets if t.get("srcs")):
+      name, srcs = ":" + target["name"], target["srcs"]
+      deps = set(target.get("deps", [])) - bundles
+      imported = {}  # Internal dep -> a module it is imported as.
+      if all(owner[src] != name for src in srcs):
+        # A py_binary of a library's module runs that library, whose deps
+        # are its imports.
+        imported, srcs = {owner[src]: src for src in srcs}, []
+      for src in srcs:
+        for module in _imports(os.path.join(ROOT, src)):
+          path, top = _source_of(module), module.split(".")[0]
+          if path in owner:
+            imported.setdefault(owner[path], module)
+          elif path is not None:  # Package markers (__init__.py) aside.
+            if not path.endswith("__init__.py"):
+              problems.append(f"{name} imports {module}: {path} is in no "
+                              "target")
+          elif os.path.isdir(os.path.join(ROOT, top)):
+            problems.append(f"{name} imports {module}: no such module")
+          elif top not in sys.stdlib_module_names | UNPINNED:
+            pip = PIP_NAMES.get(top, top)
+            if "@pip//" + pip not in deps:
+              problems.append(f"{name} imports {module}: lacks "
+                              f'requirement("{pip}")')
+      imported.pop(name, None)
+      for dep in sorted(set(imported) - deps):
+        problems.append(f"{name} imports {imported[dep]}: lacks {dep}")
+      for dep in sorted(d for d in deps - set(imported) if d[0] == ":"):
+        problems.append(f"{name} depends on {dep} but imports none of it")
+    if problems:
+      self.fail("\n".join(problems))
+
+  def test_every_example_has_a_py_binary(self):
+    binaries = {src for t in self.targets if t["kind"] == "py_binary"
+                for src in t.get("srcs", [])}
+    for path in glob.glob(os.path.join(ROOT, "examples", "*.py")):
+      self.assertIn(os.path.relpath(path, ROOT), binaries)
+
+  def test_targets_form_no_cycle(self):
+    # Bazel refuses one: modules that import each other share a target.
+    graph = {":" + t["name"]: [d for d in t.get("deps", []) if d[0] == ":"]
+             for t in self.targets}
+    try:
+      graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as e:
+      self.fail(f"Cycle: {' -> '.join(e.args[1])}")
 
   def test_target_names_are_unique(self):
     names = [t["name"] for t in self.targets]

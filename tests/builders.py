@@ -22,17 +22,18 @@ from wsram_tf.pipelines import synthetic_captions
 from tests import toy_data
 from wsram_tf.captioner import decoding
 from wsram_tf.captioner import export as captioner_export
-from wsram_tf.captioner import model as captioner_lib
+from wsram_tf.captioner import presets as captioner_presets
 from wsram_tf.classifier import export as classifier_export
-from wsram_tf.classifier import model as classifier_lib
+from wsram_tf.classifier import presets as classifier_presets
 
 # -- the classifier on toy_data's 32x32 corner patterns ------------------------
 
 
-def toy_config(variant: str, **train_overrides):
+def toy_config(variant: str, seed: int = 0, **train_overrides):
   """A tiny classifier config for toy_data's canvases; train.* overrides."""
   config = mnist_configs.get_config(f"{variant},tiny")
   with config.unlocked():
+    config.seed = seed
     config.data.canvas_size = 32
     config.model.num_classes = toy_data.NUM_CLASSES
     config.model.num_glimpses = 2
@@ -50,11 +51,9 @@ def toy_config(variant: str, **train_overrides):
 
 def toy_model(variant: str, seed: int = 0, **train_overrides):
   """A built, compiled classifier of `toy_config`, seeded by `seed`."""
-  config = toy_config(variant, **train_overrides)
-  with config.unlocked():
-    config.seed = seed
+  config = toy_config(variant, seed, **train_overrides)
   keras.utils.set_random_seed(seed)
-  return classifier_lib.build_model(config, (32, 32, 1))
+  return classifier_presets.build_from_config(config, (32, 32, 1))
 
 
 # -- the captioner on random feature maps --------------------------------------
@@ -68,7 +67,8 @@ CAPTIONS = np.array([[1, 5, 6, 2, 0, 0],
 
 
 def captioner_config(variant: str = "wsram_qc", **model):
-  """A tiny captioner config; model.* overrides."""
+  """A tiny captioner config; model.* overrides (`captioner_arguments`
+  gives its GlimpseCaptioner keywords)."""
   config = caption_configs.get_config(f"{variant},tiny")
   config.model.hidden_size = 8
   config.model.word_embedding_size = 4
@@ -86,12 +86,25 @@ def caption_features(batch: int = 3, seed: int = 0):
           for k, s in enumerate(SHAPES)}
 
 
+# Words of the VOCAB ids: the specials, then w4..w11.
+WORDS = ("<pad>", "<start>", "<end>", "<unk>") + tuple(
+    f"w{i}" for i in range(4, VOCAB))
+
+
+def captioner_arguments(variant: str = "wsram_qc", **model) -> dict:
+  """GlimpseCaptioner keywords of `captioner_config` over SHAPES and
+  VOCAB's WORDS (model.* overrides)."""
+  return captioner_presets.model_arguments(
+      captioner_config(variant, **model), SHAPES, VOCAB, WORDS)
+
+
 def build_captioner(variant: str = "wsram_qc", jit_compile: bool = False,
                     **model):
-  """A built, compiled captioner of `captioner_config` over SHAPES, VOCAB."""
+  """A built, compiled captioner of `captioner_config` over SHAPES, VOCAB
+  (with WORDS as its vocabulary), as the command line builds it."""
   config = captioner_config(variant, **model)
   config.train.jit_compile = jit_compile
-  return captioner_lib.build_captioner(config, SHAPES, VOCAB)
+  return captioner_presets.build_from_config(config, SHAPES, VOCAB, WORDS)
 
 
 # -- both applications behind one interface ------------------------------------
@@ -227,9 +240,8 @@ def served_by_model(task: str, workdir: str, images) -> dict:
             "locations": out.locations.numpy(), "scales": out.scales.numpy()}
   model, pyramid, vocab = load_run(task, workdir)
   maps = pyramid(feature_pyramid.resize_images(
-      images, model.config.backbone.image_size))
-  out = decoding.greedy_decode(model, maps,
-                               model.config.data.max_caption_length - 1)
+      images, model.backbone["image_size"]))
+  out = decoding.greedy_decode(model, maps, model.max_caption_length - 1)
   return {"token_ids": out.ids.numpy(), "locations": out.locations.numpy(),
           "scales": out.scales.numpy(),
           "captions": np.array(decoding.to_strings(out.ids, vocab))}
@@ -243,5 +255,5 @@ def final_weights(task: str, workdir: str) -> list:
 def load_run(task: str, workdir: str):
   """(model, *rest) rebuilt from the final weights of the run in `workdir`."""
   if task == "classifier":
-    return classifier_export.load_model_from_workdir(workdir)
+    return classifier_export.load_from_workdir(workdir)
   return captioner_export.load_from_workdir(workdir)

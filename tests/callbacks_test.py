@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests import toy_data
+from tests.builders import toy_config
 from tests.builders import toy_model
 from wsram_tf import callbacks
 from wsram_tf.classifier import pictures
@@ -140,7 +141,8 @@ class EpochScalarsTest(tf.test.TestCase):
     model = toy_model("var_c", jit_compile=False)
     model.fit(toy_batches(2).repeat(), epochs=2, steps_per_epoch=2,
               validation_data=toy_batches(1, seed=9),
-              callbacks=[callbacks.EpochScalars(cls.logdir, model.config)],
+              callbacks=[callbacks.EpochScalars(
+                  cls.logdir, toy_config("var_c", jit_compile=False))],
               verbose=0)
     cls.events = read_events(cls.logdir)
 

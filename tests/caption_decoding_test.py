@@ -200,8 +200,9 @@ def varied_captioner(vocab_size: int, seed: int):
   """A captioner over builders.SHAPES with random weights large enough that
   captions differ in probability and attention moves; <end> made less likely
   so that the best captions are not all "<end>" at once."""
-  model = captioner.build_captioner(builders.captioner_config("wsram_q"),
-                                    builders.SHAPES, vocab_size)
+  model = captioner.GlimpseCaptioner(**{
+      **builders.captioner_arguments("wsram_q"), "vocab_size": vocab_size,
+      "vocabulary": None})
   rng = np.random.default_rng(seed)
   for v in model.trainable_variables:
     v.assign(rng.normal(0.0, 0.7, v.shape).astype(np.float32))

@@ -22,7 +22,7 @@ from tests import standalone
 from wsram_tf import export
 from wsram_tf.captioner import decoding as caption_decoding
 from wsram_tf.captioner import export as caption_export
-from wsram_tf.captioner import model as captioner
+from wsram_tf.captioner import presets as caption_presets
 
 IMAGE_SIZE = 32
 WORDS = ("a", "dog", "cat", "runs", "on", "grass", "red", "ball")
@@ -81,7 +81,8 @@ def tiny_run(seed: int = 0):
   vocab = flickr8k.Vocabulary(flickr8k.Vocabulary.SPECIALS + WORDS)
   pyramid = caption_export.build_pyramid(config)
   shapes = [tuple(o.shape[1:]) for o in pyramid.model.outputs]
-  model = captioner.build_captioner(config, shapes, len(vocab))
+  model = caption_presets.build_from_config(config, shapes, len(vocab),
+                                            vocab)
   rng = np.random.default_rng(seed)
   for v in model.trainable_variables:
     v.assign(rng.normal(0.0, 0.5, v.shape).astype(np.float32))
@@ -99,7 +100,7 @@ def images(count: int = 4, seed: int = 0) -> np.ndarray:
 def expected(model, pyramid, vocab, batch):
   maps = pyramid(feature_pyramid.resize_images(batch, IMAGE_SIZE))
   out = caption_decoding.greedy_decode(
-      model, maps, model.config.data.max_caption_length - 1)
+      model, maps, model.max_caption_length - 1)
   return out, caption_decoding.to_strings(out.ids, vocab)
 
 
@@ -110,7 +111,7 @@ class ExportedCaptionerTest(tf.test.TestCase):
     super().setUpClass()
     cls.tmp = tempfile.mkdtemp()
     cls.model, cls.pyramid, cls.vocab = tiny_run()
-    cls.export_dir = caption_export.export_captioner(
+    cls.export_dir = caption_export.export_saved_model(
         cls.model, cls.pyramid, cls.vocab, os.path.join(cls.tmp, "export"))
     cls.loaded = tf.saved_model.load(cls.export_dir)
     # One child (a TensorFlow import costs seconds) serves every probe the
@@ -157,7 +158,7 @@ class ExportedCaptionerTest(tf.test.TestCase):
   def test_child_serves_an_empty_batch_as_zero_rows(self):
     with open(os.path.join(self._child_ran(), "empty_shapes.json")) as f:
       shapes = json.load(f)
-    steps = self.model.config.data.max_caption_length - 1
+    steps = self.model.max_caption_length - 1
     self.assertEqual(shapes, {"token_ids": [0, steps], "captions": [0],
                               "locations": [0, steps, 2],
                               "scales": [0, steps]})
@@ -192,7 +193,7 @@ class ExportedCaptionerTest(tf.test.TestCase):
     out = self.loaded.signatures["serve"](
         images=tf.zeros([0, IMAGE_SIZE, IMAGE_SIZE, 3]))
     self.assertEqual(out["token_ids"].shape,
-                     (0, self.model.config.data.max_caption_length - 1))
+                     (0, self.model.max_caption_length - 1))
     self.assertEqual(out["captions"].shape, (0,))
 
   def test_zero_channels_fail_naming_the_rule(self):
@@ -218,7 +219,7 @@ class ExportedCaptionerTest(tf.test.TestCase):
     big = np.repeat(np.repeat(images(2, seed=1), 2, axis=1), 2, axis=2)
     out = self.loaded.signatures["serve_uint8"](images=tf.constant(big))
     self.assertEqual(out["token_ids"].shape,
-                     (2, self.model.config.data.max_caption_length - 1))
+                     (2, self.model.max_caption_length - 1))
     self.assertEqual(out["captions"].shape, (2,))
 
   def test_captions_from_ids_stop_at_end_and_skip_specials(self):
@@ -254,9 +255,9 @@ class FeatureMapsTest(tf.test.TestCase):
     config = flickr8k_data.tiny_dataset_config(root)
     config.data.feature_dtype = "float32"
     data = flickr8k.make_datasets(config)
-    model = captioner.build_captioner(config, data.feature_shapes,
-                                      len(data.vocab))
-    export_dir = caption_export.export_captioner(
+    model = caption_presets.build_from_config(config, data.feature_shapes,
+                                              len(data.vocab), data.vocab)
+    export_dir = caption_export.export_saved_model(
         model, caption_export.build_pyramid(config), data.vocab,
         os.path.join(root, "export"))
     serve = tf.saved_model.load(export_dir).signatures["feature_maps"]
@@ -283,7 +284,7 @@ class WorkdirTest(tf.test.TestCase):
     workdir = self.create_tempdir().full_path
     model, pyramid, vocab = tiny_run(seed=1)
     with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(model.config.to_json_best_effort(indent=2))
+      f.write(tiny_config().to_json_best_effort(indent=2))
     vocab.save(os.path.join(workdir, "vocab.json"))
     model.save_weights(os.path.join(workdir, "final.weights.h5"))
     return workdir, model, pyramid, vocab

@@ -65,17 +65,15 @@ class LearningTest(tf.test.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    config = builders.captioner_config("wsram_q", hidden_size=32,
-                                       word_embedding_size=16)
-    config.objective.num_samples = 2
-    config.train.learning_rate = 1e-2
-    config.train.inference_learning_rate = 1e-2
-    config.train.jit_compile = False
     # Keras draws unseeded initial weights from its global seed: fix it so
     # the test sees the same start every run.
     keras.utils.set_random_seed(0)
-    cls.model = captioner.build_captioner(config, builders.SHAPES,
-                                          len(VOCAB))
+    cls.model = captioner.GlimpseCaptioner(
+        feature_shapes=builders.SHAPES, vocabulary=VOCAB, variant="wsram_q",
+        hidden_size=32, word_embedding_size=16, num_samples=2,
+        max_caption_length=LENGTH)
+    cls.model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                      jit_compile=False)
     train, train_ids, _ = captioned_images(64, seed=1)
     cls.val, cls.val_ids, cls.val_classes = captioned_images(16, seed=2)
     cls.start_nll = per_word_nll(cls.model, cls.val, cls.val_ids)

@@ -137,8 +137,7 @@ class LossesTest(tf.test.TestCase):
   def test_coverage_weight_adds_the_masked_penalty_to_loss_theta(self):
     model = build("wsram_c")
     base, _, _, out = model.compute_losses(features(), CAPTIONS, seed=[4, 5])
-    with model.config.unlocked():
-      model.config.objective.coverage_weight = 0.5
+    model.coverage_weight = 0.5
     with tf.GradientTape() as tape:
       covered, _, _, _ = model.compute_losses(features(), CAPTIONS,
                                               seed=[4, 5])

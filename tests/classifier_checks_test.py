@@ -31,17 +31,18 @@ class ConfigCheckTest(parameterized.TestCase, tf.test.TestCase):
     run.check_config(_images())
 
   def test_zero_glimpses_names_the_field(self):
-    self._refused(r"config.model.num_glimpses=0: must be an int >= 1",
+    self._refused(r"config.model: num_glimpses=0: must be an int >= 1",
                   **{"model.num_glimpses": 0})
 
   def test_window_larger_than_the_canvas_names_the_fields(self):
-    self._refused(r"patch_size \* max\(config.model.scale_factors\) = 12 \* 4"
-                  r" = 48 pixels is larger than config.data.canvas_size=40",
+    self._refused(r"config.data.canvas_size=40: patch_size \* "
+                  r"max\(scale_factors\) = 12 \* 4 = 48 pixels is larger "
+                  r"than the 40x40 images",
                   **{"data.canvas_size": 40})
 
   def test_context_larger_than_the_canvas_names_the_fields(self):
-    self._refused("config.model.context_size=50 is larger than "
-                  "config.data.canvas_size=48",
+    self._refused("config.data.canvas_size=48: context_size=50 is larger "
+                  "than the 48x48 images",
                   **{"data.canvas_size": 48, "model.context_size": 50})
 
   def test_negative_num_classes_names_the_field(self):
@@ -54,7 +55,7 @@ class ConfigCheckTest(parameterized.TestCase, tf.test.TestCase):
       ({"data.name": "tfds_images"}, "config.data.tfds_name is empty"),
       ({"data.channels": 2}, "config.data: channels=2"),
       ({"data.resize": "crop"}, "config.data: resize='crop'"),
-      ({"model.scale_factors": ()}, "config.model.patch_size / scale_factors"),
+      ({"model.scale_factors": ()}, "config.model: patch_size / scale_factors"),
   )
   def test_data_and_glimpse_fields(self, fields, pattern):
     self._refused(pattern, **fields)

@@ -126,7 +126,7 @@ class ImageFolderRunTest(tf.test.TestCase):
     with open(image_path, "rb") as f:
       canvas = image_cache.to_canvas(
           f.read(), image_cache.settings_from_config(self.config.data))
-    model, _ = classifier_export.load_model_from_workdir(self.workdir)
+    model, _ = classifier_export.load_from_workdir(self.workdir)
     want = model.predict_with_trace(
         tf.constant(canvas[None], tf.float32) / 255.0, deterministic=True)
     self.assertAllClose(served, want.probabilities, atol=1e-6)

@@ -93,7 +93,7 @@ class ExportedSavedModelTest(tf.test.TestCase):
     got = self.loaded.signatures["serve_sampled"](
         images=tf.constant(self.images), seed=seed)
     want = self.model.predict_with_trace(
-        self.images, self.model.config.eval.num_samples, False, seed)
+        self.images, self.model.eval_num_samples, False, seed)
     self.assertAllClose(got["probabilities"], want.probabilities, atol=1e-6)
     self.assertAllClose(got["locations"], want.locations, atol=1e-6)
     self.assertAllEqual(got["scales"], want.scales)
@@ -124,7 +124,7 @@ class ExportedSavedModelTest(tf.test.TestCase):
 
   def test_a_batch_of_zero_gives_empty_outputs_of_the_right_shape(self):
     empty = tf.zeros([0, 32, 32, 1])
-    classes, steps = toy_data.NUM_CLASSES, self.model.config.model.num_glimpses
+    classes, steps = toy_data.NUM_CLASSES, self.model.num_glimpses
     for out in (self.loaded.signatures["serve"](images=empty),
                 self.loaded.signatures["serve_sampled"](
                     images=empty, seed=tf.constant([1, 2])),
@@ -154,7 +154,7 @@ class ExportedSavedModelTest(tf.test.TestCase):
     self.assertEqual(info["glimpse"]["window_sides"], [8, 16])
     self.assertEqual(info["glimpse"]["num_glimpses"], 2)
     self.assertEqual(info["signatures"]["serve_sampled"]["num_samples"],
-                     self.model.config.eval.num_samples)
+                     self.model.eval_num_samples)
 
 
 class WorkdirTest(tf.test.TestCase):
@@ -164,7 +164,8 @@ class WorkdirTest(tf.test.TestCase):
     workdir = self.create_tempdir().full_path
     model = trained_looking_model(seed=1)
     with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(model.config.to_json_best_effort(indent=2))
+      f.write(builders.toy_config("wsram_qc", seed=1).to_json_best_effort(
+          indent=2))
     model.save_weights(os.path.join(workdir, "final.weights.h5"))
     return workdir, model
 
@@ -177,7 +178,7 @@ class WorkdirTest(tf.test.TestCase):
 
   def test_load_model_from_workdir_restores_weights_and_tuples(self):
     workdir, original = self._workdir()
-    model, config = classifier_export.load_model_from_workdir(workdir)
+    model, config = classifier_export.load_from_workdir(workdir)
     self.assertEqual(config.model.scale_factors, (1, 2))
     images, _ = toy_data.corner_patterns(4)
     self.assertAllClose(
@@ -188,19 +189,19 @@ class WorkdirTest(tf.test.TestCase):
     workdir, _ = self._workdir()
     os.remove(os.path.join(workdir, "final.weights.h5"))
     with self.assertRaisesRegex(FileNotFoundError, "final.weights.h5"):
-      classifier_export.load_model_from_workdir(workdir)
+      classifier_export.load_from_workdir(workdir)
 
   def test_corrupt_weights_error_names_the_file(self):
     workdir, _ = self._workdir()
     with open(os.path.join(workdir, "final.weights.h5"), "wb") as f:
       f.write(b"not an hdf5 file")
     with self.assertRaisesRegex(ValueError, "final.weights.h5"):
-      classifier_export.load_model_from_workdir(workdir)
+      classifier_export.load_from_workdir(workdir)
 
   def test_missing_config_error_names_the_file(self):
     workdir = self.create_tempdir().full_path
     with self.assertRaisesRegex(FileNotFoundError, "config.json"):
-      classifier_export.load_model_from_workdir(workdir)
+      classifier_export.load_from_workdir(workdir)
 
 
 if __name__ == "__main__":

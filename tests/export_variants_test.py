@@ -64,19 +64,20 @@ class ExportVariantsTest(tf.test.TestCase):
     cls.workdir = tempfile.mkdtemp()
     final, best = random_model(1), random_model(2)
     with open(os.path.join(cls.workdir, "config.json"), "w") as f:
-      f.write(final.config.to_json_best_effort(indent=2))
+      f.write(builders.toy_config("wsram_qc", seed=1).to_json_best_effort(
+          indent=2))
     final.save_weights(os.path.join(cls.workdir, "final.weights.h5"))
     os.makedirs(os.path.join(cls.workdir, "checkpoints"))
     best.save_weights(os.path.join(cls.workdir, "checkpoints",
                                    "best.weights.h5"))
     # Rebuilt from the files, as a user would: the expectations' models.
-    cls.final, _ = classifier_export.load_model_from_workdir(cls.workdir)
-    cls.best, _ = classifier_export.load_model_from_workdir(cls.workdir,
+    cls.final, _ = classifier_export.load_from_workdir(cls.workdir)
+    cls.best, _ = classifier_export.load_from_workdir(cls.workdir,
                                                             "best")
     # What the exporter's own freshly loaded model starts from; read now,
     # as any seedless rollout of cls.final advances it.
     cls.seed_state = cls.final.seed_generator.state.numpy().astype(np.int32)
-    cls.samples = cls.final.config.eval.num_samples
+    cls.samples = cls.final.eval_num_samples
     cls.images = toy_data.corner_patterns(5, seed=3)[0]
     cls.best_export = tf.saved_model.load(export.export_from_workdir(
         cls.workdir, os.path.join(cls.workdir, "best_export"), "best"))

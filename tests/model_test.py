@@ -1,4 +1,4 @@
-"""WSRAM model: variants train under XLA, gradients reach the right parameters, it learns."""
+"""GlimpseClassifier: variants train under XLA, gradients reach the right parameters, it learns."""
 
 from absl.testing import parameterized
 import numpy as np
@@ -8,6 +8,7 @@ from tests import builders
 from tests import toy_data
 from wsram_tf import variants
 from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import presets
 
 
 toy_config = builders.toy_config
@@ -66,7 +67,7 @@ class VariantsTest(parameterized.TestCase, tf.test.TestCase):
     with config.unlocked():
       config.model.recurrent_layers = 1
       config.model.glimpse_units = 16
-    model = model_lib.build_model(config, (32, 32, 1))
+    model = presets.build_from_config(config, (32, 32, 1))
     paths = [v.path for v in model.theta_variables]
     self.assertFalse([p for p in paths if "context" in p or "rnn2" in p])
     combine = [v for v in model.theta_variables
@@ -84,11 +85,8 @@ class VariantsTest(parameterized.TestCase, tf.test.TestCase):
     self.assertTrue(np.isfinite(logs["loss"]), logs)
 
   def test_recurrent_layers_other_than_one_or_two_fail(self):
-    config = toy_config("var_c")
-    with config.unlocked():
-      config.model.recurrent_layers = 3
     with self.assertRaisesRegex(ValueError, "recurrent_layers"):
-      model_lib.WSRAM(config)
+      model_lib.GlimpseClassifier(num_classes=4, recurrent_layers=3)
 
   def test_same_seed_same_first_step_losses(self):
     images, labels = toy_data.corner_patterns(16)

@@ -231,5 +231,23 @@ class TrainTest(tf.test.TestCase):
       run.check_config(config)
 
 
+class CommandLineTest(tf.test.TestCase):
+
+  def test_an_unknown_config_field_names_the_valid_ones(self):
+    workdir = os.path.join(self.get_temp_dir(), "never")
+    result = subprocess.run(
+        [sys.executable, "-m", "wsram_tf.main",
+         "--config=configs/mnist.py:var_c,tiny", f"--workdir={workdir}",
+         "--config.data.validation_sise=3"],
+        cwd=ROOT, capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3"))
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("Error: --config.data.validation_sise: config.data has no "
+                  "field 'validation_sise'; valid: cache_dir,",
+                  result.stderr)
+    self.assertIn("validation_size.", result.stderr)
+    self.assertFalse(os.path.exists(workdir))
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from wsram_tf.configs import mnist as mnist_config
 from wsram_tf.classifier import glimpse
-from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import presets
 
 try:
   import torch  # pylint: disable=g-import-not-at-top
@@ -50,7 +50,7 @@ class TorchReferenceTest(tf.test.TestCase):
 
   def test_ours_has_the_keras_ram28_parameter_shapes(self):
     config = ram28()
-    keras_model = model_lib.build_model(config, (28, 28, 1))
+    keras_model = presets.build_from_config(config, (28, 28, 1))
     self.assertIsNone(keras_model.inference)  # VAR+c: no eta to leave out.
     keras_shapes = sorted(tuple(v.shape) for v in keras_model.theta_variables)
     model, _ = torch_reference.build("ours", config)

@@ -32,8 +32,11 @@ class CheckpointError(RuntimeError):
 
 
 def metric_variables(model) -> list:
-  """The running sums of the model's metrics (the epoch's train averages)."""
-  return [v for m in model.metrics for v in m.variables]
+  """The running sums of the model's metrics (the epoch's train averages),
+  in the model's backup order (`resumable_metrics`, if it has one)."""
+  metrics = getattr(model, "resumable_metrics", None)
+  return [v for m in (metrics() if metrics else model.metrics)
+          for v in m.variables]
 
 
 def training_checkpoint(model, metrics: bool = True) -> tf.train.Checkpoint:

@@ -101,7 +101,8 @@ def save_functions(export_dir: str, functions: Mapping[str, object], config,
                    info: dict) -> str:
   """Writes `functions` (name -> tf.function with an input signature) as a
   SavedModel: each is a signature under its name, the first also as
-  `serving_default`; `config.json` and `export_info.json` go beside it."""
+  `serving_default`; `config.json` (an experiment ConfigDict, or a model's
+  constructor arguments) and `export_info.json` go beside it."""
   concrete = {name: fn.get_concrete_function()
               for name, fn in functions.items()}
   root = tf.Module()
@@ -113,7 +114,9 @@ def save_functions(export_dir: str, functions: Mapping[str, object], config,
   tf.saved_model.save(root, export_dir, signatures={
       "serving_default": next(iter(concrete.values())), **concrete})
   atomic.write_text(os.path.join(export_dir, "config.json"),
-                    config.to_json_best_effort(indent=2))
+                    config.to_json_best_effort(indent=2)
+                    if hasattr(config, "to_json_best_effort")
+                    else json.dumps(config, indent=2))
   atomic.write_json(os.path.join(export_dir, "export_info.json"), info)
   return export_dir
 

@@ -51,3 +51,21 @@ def rate(peak: float, train):
       warmup_target=peak if warmup else None,
       warmup_steps=warmup)
 
+
+
+def optimizers(train) -> tuple:
+  """(theta's, eta's) Adam for `config.train`: each on the schedule from its
+  own rate, with the global-norm clipping of train.clip_norm (0: none)."""
+  clip = {"global_clipnorm": train.clip_norm} if train.clip_norm else {}
+  return (keras.optimizers.Adam(rate(train.learning_rate, train), **clip),
+          keras.optimizers.Adam(rate(train.inference_learning_rate, train),
+                                **clip))
+
+
+def compile_for_training(model, train):
+  """Compiles `model` as config.train says (the command line's compile)."""
+  theta, eta = optimizers(train)
+  model.compile(optimizer=theta, inference_optimizer=eta,
+                jit_compile=train.jit_compile,
+                steps_per_execution=train.steps_per_execution)
+  return model

@@ -4,7 +4,9 @@ Each loss is built so that its gradient is the paper's Monte-Carlo estimator:
 sampled actions and importance weights enter only through `tf.stop_gradient`
 (`sg`), so `tape.gradient(loss, params)` returns the estimate itself. Inputs
 are per-example tensors over M action sequences a^1..a^M drawn from the
-proposal; every loss is a mean over the batch.
+proposal; every loss is a mean over the batch, or with `example_weights`
+[batch] a weighted mean sum_b w_b l_b / sum_b w_b (weight 2 counts an example
+twice).
 
     log w^m = log p(a^m|I) + log p(y|a^m,I) - log q(a^m|y,I)      (eq. 7)
     w~^m    = softmax_m(log w^m),  r~^m = softmax_m(log p(a^m) - log q(a^m))
@@ -35,6 +37,17 @@ def _check(name: str, x: tf.Tensor, rank: int, prefix=None):
                      f"start with the [batch, M] shape {prefix}.")
 
 
+def batch_mean(x: tf.Tensor, example_weights=None) -> tf.Tensor:
+  """Mean of x [batch, ...] over all its entries, each example's entries
+  weighted by example_weights [batch] (None: equal weights)."""
+  if example_weights is None:
+    return tf.reduce_mean(x)
+  w = tf.cast(tf.reshape(example_weights, [-1]), x.dtype)
+  per_example = tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=-1)
+  return tf.math.divide_no_nan(tf.reduce_sum(w * per_example),
+                               tf.reduce_sum(w))
+
+
 def importance_weights(log_weights: tf.Tensor) -> dict:
   """Normalized weights, bound L_M and ESS from log w [batch, M] (eq. 7, 9)."""
   log_weights = sg(log_weights)
@@ -48,7 +61,8 @@ def importance_weights(log_weights: tf.Tensor) -> dict:
 
 
 def wsram_losses(log_prior: tf.Tensor, log_likelihood: tf.Tensor,
-                 log_proposal: tf.Tensor, control_variates: bool) -> dict:
+                 log_proposal: tf.Tensor, control_variates: bool,
+                 example_weights=None) -> dict:
   """WS-RAM losses for theta (eq. 8 / 16) and eta (eq. 14 / 17).
 
   Args:
@@ -57,6 +71,7 @@ def wsram_losses(log_prior: tf.Tensor, log_likelihood: tf.Tensor,
     log_proposal: [batch, M] log q(a^m|y, I) of the distribution a^m was
       drawn from (the inference network, or the possibly tempered prior).
     control_variates: use the control variates of §4.4 (eq. 15-17).
+    example_weights: optional [batch] weights of the batch mean.
 
   Returns:
     dict: scalars `loss_theta`, `loss_eta`; per example `bound` L_M and `ess`
@@ -79,13 +94,15 @@ def wsram_losses(log_prior: tf.Tensor, log_likelihood: tf.Tensor,
   else:
     theta = w * (log_likelihood + log_prior)  # eq. 8
     eta = w * log_proposal  # eq. 14: the wake-q step, min KL(p(a|y) || q).
-  out["loss_theta"] = -tf.reduce_mean(tf.reduce_sum(theta, axis=-1))
-  out["loss_eta"] = -tf.reduce_mean(tf.reduce_sum(eta, axis=-1))
+  out["loss_theta"] = -batch_mean(tf.reduce_sum(theta, axis=-1),
+                                  example_weights)
+  out["loss_eta"] = -batch_mean(tf.reduce_sum(eta, axis=-1), example_weights)
   return out
 
 
 def var_losses(log_prior_steps: tf.Tensor, log_likelihood: tf.Tensor,
-               baseline_steps: tf.Tensor = None) -> dict:
+               baseline_steps: tf.Tensor = None,
+               example_weights=None) -> dict:
   """The variational-bound baseline (VAR, eq. 3-5) with a^m from the prior.
 
   Args:
@@ -93,6 +110,7 @@ def var_losses(log_prior_steps: tf.Tensor, log_likelihood: tf.Tensor,
     log_likelihood: [batch, M] log p(y|a^m, I).
     baseline_steps: [batch, M, N] reward baseline b_n^m (VAR+c), computed from
       the state a_n^m is drawn from, or None (VAR).
+    example_weights: optional [batch] weights of the batch mean.
 
   Returns:
     dict: scalar `loss_theta`, whose gradient is eq. 5 with reward
@@ -112,10 +130,12 @@ def var_losses(log_prior_steps: tf.Tensor, log_likelihood: tf.Tensor,
     baseline_steps = tf.convert_to_tensor(baseline_steps)
     _check("baseline_steps", baseline_steps, 3, log_prior_steps.shape)
     advantage = reward - sg(baseline_steps)
-    loss_baseline = tf.reduce_mean(tf.square(baseline_steps - reward))
+    loss_baseline = batch_mean(tf.square(baseline_steps - reward),
+                               example_weights)
   per_sample = log_likelihood + tf.reduce_sum(advantage * log_prior_steps, -1)
   # log q = log p cancels in log w: w^m = p(y|a^m), so w~ = softmax(log p(y|a)).
   out = importance_weights(log_likelihood)
-  out["loss_theta"] = -tf.reduce_mean(per_sample)  # mean over batch and m.
+  # Mean over batch and m.
+  out["loss_theta"] = -batch_mean(per_sample, example_weights)
   out["loss_baseline"] = loss_baseline
   return out

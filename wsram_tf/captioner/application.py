@@ -1,8 +1,9 @@
 """The captioner as a `run.Application` (paper §5.2, docs/design.md §5).
 
 Reads cached frozen-CNN features (`pipelines.flickr8k.make_datasets`), trains
-`model.AttentionCaptioner` with the config's variant, decodes every test
-image (greedy or beam search, `config.eval.beam_width`) and scores BLEU-1..4
+a `GlimpseCaptioner` (built by `presets.build_from_config`) with the
+config's variant, decodes every test image (greedy or beam search,
+`config.eval.beam_width`) and scores BLEU-1..4
 against all its references (`bleu`). Besides the run skeleton's files, the
 work directory holds `vocab.json`, the vocabulary the word ids refer to.
 """
@@ -22,6 +23,7 @@ from wsram_tf.captioner import decoding
 from wsram_tf.captioner import export
 from wsram_tf.captioner import model as captioner
 from wsram_tf.captioner import pictures
+from wsram_tf.captioner import presets
 
 
 def check_config(config) -> None:
@@ -33,7 +35,10 @@ def check_config(config) -> None:
   if config.data.max_caption_length < 3:
     raise ValueError("config.data.max_caption_length must be >= 3 (<start>, a "
                      f"word, <end>), got {config.data.max_caption_length}.")
-  captioner.check_inference_word(config.model.inference_word)
+  try:
+    captioner.check_inference_word(config.model.inference_word)
+  except ValueError as e:
+    raise ValueError(f"config.model.{e}") from e
 
 
 def make_data(config, workdir: str):
@@ -45,8 +50,10 @@ def make_data(config, workdir: str):
 
 
 def build_model(config, data):
-  return captioner.build_captioner(config, data.feature_shapes,
-                                   len(data.vocab))
+  """The GlimpseCaptioner of `config` for `data`'s maps and vocabulary,
+  compiled for config.train."""
+  return presets.build_from_config(config, data.feature_shapes,
+                                   len(data.vocab), data.vocab)
 
 
 def extra_callbacks(config, workdir: str, data) -> list:
@@ -120,8 +127,8 @@ def evaluate(model, config, data) -> dict:
 
 
 def export_trained(model, config, data, export_dir: str) -> str:
-  return export.export_captioner(model, export.build_pyramid(config),
-                                 data.vocab, export_dir)
+  return export.export_saved_model(model, export.build_pyramid(config),
+                                 data.vocab, export_dir, config=config)
 
 
 APPLICATION = run.Application(

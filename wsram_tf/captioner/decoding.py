@@ -1,4 +1,4 @@
-"""Greedy and beam-search caption decoding for `model.AttentionCaptioner`.
+"""Greedy and beam-search caption decoding for `model.GlimpseCaptioner`.
 
 At each word step the attention reads one feature vector at the prior's mode
 (mean location, likeliest scale: deterministic) or at a sample of the prior
@@ -68,7 +68,7 @@ def _step_seeds(seed, steps: int):
   return tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), steps)
 
 
-def greedy_decode(model: captioner.AttentionCaptioner, features,
+def greedy_decode(model: captioner.GlimpseCaptioner, features,
                   max_steps: int, sample_attention: bool = False,
                   seed=None) -> Decoded:
   """The likeliest word at every step, up to `max_steps` words."""
@@ -96,7 +96,7 @@ def greedy_decode(model: captioner.AttentionCaptioner, features,
                  tf.stack(scales, 1), log_prob)
 
 
-def beam_search(model: captioner.AttentionCaptioner, features, max_steps: int,
+def beam_search(model: captioner.GlimpseCaptioner, features, max_steps: int,
                 beam_width: int, sample_attention: bool = False,
                 seed=None, length_penalty_alpha: float = 0.0) -> Decoded:
   """The best of `beam_width` beams by length-penalised log-probability."""

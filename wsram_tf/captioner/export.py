@@ -24,8 +24,9 @@ and captioned greedily with the attention at the prior's mode
 `token_ids` int32 [None, T] (words after <start>, <end>, then <pad>),
 `captions` string [None] (words before <end>), `locations` float32
 [None, T, 2] (row, col) in [-1, 1] and `scales` int32 [None, T] (feature map
-read per word, shallow first); T = config.data.max_caption_length - 1.
-`vocab.json`, `config.json` and `export_info.json` are written beside it.
+read per word, shallow first); T = the model's max_caption_length - 1.
+`vocab.json`, `config.json` (the experiment config, or the model's
+constructor arguments) and `export_info.json` are written beside it.
 """
 
 import os
@@ -41,6 +42,7 @@ from wsram_tf.pipelines.flickr8k_vocab import START
 from wsram_tf import export
 from wsram_tf.captioner import decoding
 from wsram_tf.captioner import model as captioner
+from wsram_tf.captioner import presets
 
 
 def captions_from_ids(ids: tf.Tensor, words) -> tf.Tensor:
@@ -101,24 +103,33 @@ def build_pyramid(config) -> feature_pyramid.FeaturePyramid:
                                                b.taps or None, b.seed)
 
 
-def export_captioner(model: captioner.AttentionCaptioner,
-                     pyramid: feature_pyramid.FeaturePyramid,
-                     vocab: flickr8k.Vocabulary, export_dir: str,
-                     max_steps: Optional[int] = None) -> str:
+def export_saved_model(model: captioner.GlimpseCaptioner,
+                     pyramid: Optional[feature_pyramid.FeaturePyramid],
+                     vocab: Optional[flickr8k.Vocabulary], export_dir: str,
+                     max_steps: Optional[int] = None, config=None) -> str:
   """Writes `pyramid` + `model` as a SavedModel with `serve`, `serve_uint8`.
 
   Args:
     model: a built captioner whose feature_shapes are the pyramid's outputs.
-    pyramid: the frozen CNN the features were computed with.
-    vocab: the vocabulary of the model's word ids.
+    pyramid: the frozen CNN the features were computed with; None: the
+      model's own (`model.feature_pyramid()`, from its `backbone`).
+    vocab: the vocabulary of the model's word ids; None: the model's.
     export_dir: output directory (created; existing files are overwritten).
-    max_steps: words decoded; default config.data.max_caption_length - 1.
+    max_steps: words decoded; default the model's max_caption_length - 1.
+    config: the experiment config, written as config.json (default: the
+      model's constructor arguments, `model.get_config()`).
 
   Returns:
     `export_dir`.
   """
-  config = model.config
-  steps = int(max_steps or config.data.max_caption_length - 1)
+  if pyramid is None:
+    pyramid = model.feature_pyramid()
+  if vocab is None:
+    if model.vocabulary is None:
+      raise ValueError("export: the captioner has no vocabulary; pass vocab "
+                       "or build it with vocabulary=[words].")
+    vocab = flickr8k.Vocabulary(model.vocabulary)
+  steps = int(max_steps or model.max_caption_length - 1)
   image_size = int(pyramid.model.inputs[0].shape[1])
   shapes = tuple(tuple(int(d) for d in o.shape[1:])
                  for o in pyramid.model.outputs)
@@ -172,23 +183,24 @@ def export_captioner(model: captioner.AttentionCaptioner,
                            input_signature=images_spec(tf.uint8))
   export.save_functions(
       export_dir, {"serve": serve, "serve_uint8": serve_uint8,
-                   "feature_maps": maps_uint8}, config,
-      export_info(config, image_size, shapes, steps))
+                   "feature_maps": maps_uint8},
+      config if config is not None else model.get_config(),
+      export_info(model, pyramid, image_size, shapes, steps))
   vocab.save(os.path.join(export_dir, "vocab.json"))
   return export_dir
 
 
-def export_info(config, image_size: int, shapes, steps: int) -> dict:
+def export_info(model, pyramid, image_size: int, shapes, steps: int) -> dict:
   """What a user of the SavedModel needs to read its inputs and outputs."""
   return {
-      "variant": config.get("variant"),
+      "variant": model.variant.name,
       "input": {"name": "images", "shape": [None, None, None, None],
                 "dtype": "float32 (serve) or uint8 (serve_uint8, "
                          "feature_maps)",
                 "note": f"{INPUT_RULE}; 1-2 channels are grey (repeated to "
                         "RGB), a 4th channel is alpha (dropped); resized to "
                         f"{image_size}x{image_size}."},
-      "backbone": {"name": config.backbone.name, "image_size": image_size,
+      "backbone": {"name": pyramid.backbone, "image_size": image_size,
                    "feature_shapes": [list(s) for s in shapes]},
       "max_steps": steps,
       "decoding": "greedy, attention at the prior's mode",
@@ -225,7 +237,7 @@ def load_from_workdir(workdir: str, weights: Optional[str] = None):
   pyramid = build_pyramid(config)
   shapes = [tuple(int(d) for d in o.shape[1:]) for o in pyramid.model.outputs]
   model = export.build_and_load(
-      lambda: captioner.build_captioner(config, shapes, len(vocab)),
+      lambda: presets.build_from_config(config, shapes, len(vocab), vocab),
       weights_path, config_path)
   return model, pyramid, vocab
 
@@ -233,9 +245,8 @@ def load_from_workdir(workdir: str, weights: Optional[str] = None):
 def export_run(workdir: str, config, weights: Optional[str],
                export_dir: str, sampled: bool = False) -> str:
   """`python -m wsram_tf.export` for a captioning run: load it, export it."""
-  del config  # Read again, with the weights, by load_from_workdir.
   if sampled:
     raise ValueError("export: --sampled is the classifier's; the captioner "
                      "exports greedy decoding with attention at the mode.")
   model, pyramid, vocab = load_from_workdir(workdir, weights)
-  return export_captioner(model, pyramid, vocab, export_dir)
+  return export_saved_model(model, pyramid, vocab, export_dir, config=config)

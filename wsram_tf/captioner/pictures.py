@@ -194,7 +194,7 @@ class CaptionGlimpsePictures(picture_callback.PictureCallback):
     every_epochs: drawing period in epochs (>= 1).
     vocab: `pipelines.flickr8k_vocab.Vocabulary` of the word ids.
     workdir: if given, PNGs go to `<workdir>/glimpses/`.
-    max_steps: words decoded; default config.data.max_caption_length - 1.
+    max_steps: words decoded; default the model's max_caption_length - 1.
   """
 
   def __init__(self, images, features, logdir: str, every_epochs: int, vocab,
@@ -215,7 +215,7 @@ class CaptionGlimpsePictures(picture_callback.PictureCallback):
 
   def draw(self, epoch: int) -> List[np.ndarray]:
     model = self.model
-    steps = self.max_steps or model.config.data.max_caption_length - 1
+    steps = self.max_steps or model.max_caption_length - 1
     out = decoding.greedy_decode(model, self.features, steps)
     ids = out.ids.numpy()
     drawn = []

@@ -2,7 +2,7 @@
 
 The data is the one `config.data.name` picks (classifier/data.py):
 translated or cluttered MNIST, a user's class folders or a prepared tfds
-dataset. The `WSRAM` model, glimpse pictures of fixed validation canvases,
+dataset. The `GlimpseClassifier`, glimpse pictures of fixed validation canvases,
 and on the test set the error and a Monte-Carlo estimate of log p(y|I) with
 `eval.num_samples` prior samples. The best checkpoint is the one of the
 lowest validation error. The work directory gains `data_info.json` (classes,
@@ -19,8 +19,8 @@ from wsram_tf import run
 from wsram_tf.classifier import checks
 from wsram_tf.classifier import data as data_lib
 from wsram_tf.classifier import export
-from wsram_tf.classifier import model as model_lib
 from wsram_tf.classifier import pictures
+from wsram_tf.classifier import presets
 
 check_config = checks.check_config
 
@@ -40,18 +40,12 @@ def make_data(config, workdir: str):
   return data
 
 
-def model_config(config, class_names):
-  """`config` with model.num_classes resolved (0 means from the data): the
-  model and the export's config.json carry the real count."""
-  resolved = copy.deepcopy(config)
-  resolved.model.num_classes = data_lib.resolve_num_classes(
-      config.model.num_classes, class_names)
-  return resolved
-
-
 def build_model(config, data):
-  return model_lib.build_model(model_config(config, data.class_names),
-                               data.image_shape)
+  """The GlimpseClassifier of `config` for `data`, built and compiled for
+  config.train (model.num_classes 0 means the data's count)."""
+  return presets.build_from_config(
+      config, data.image_shape, data_lib.resolve_num_classes(
+          config.model.num_classes, data.class_names))
 
 
 def fixed_batch(config, data):
@@ -89,8 +83,10 @@ def evaluate(model, config, data) -> dict:
 
 def export_trained(model, config, data, export_dir: str) -> str:
   info = data_lib.info_of(config, data)
+  resolved = copy.deepcopy(config)  # config.json names the real count.
+  resolved.model.num_classes = model.num_classes
   return export.export_saved_model(model, export_dir, info.image_shape,
-                                   info=info)
+                                   info=info, config=resolved)
 
 
 APPLICATION = run.Application(

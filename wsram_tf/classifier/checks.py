@@ -1,17 +1,20 @@
 """The classifier's settings, checked before a run writes anything.
 
-Each error names the config field(s) and what would happen otherwise: a
-glimpse window larger than the canvas reads mostly border zeros, zero
-glimpses leave nothing to classify (an IndexError deep in the rollout), a
-context view larger than the canvas cannot be pooled. The number of classes
-is checked against the data when it is read (data.resolve_num_classes).
+Each error names the config field(s) and what would happen otherwise. The
+model's arguments and its fit to the canvas are checked by the model's own
+functions (`model.check_arguments`, `model.check_image_shape`: a notebook
+user meets the same errors), here against the config before any work; the
+data settings are this module's. The number of classes is checked against
+the data when it is read (data.resolve_num_classes).
 """
 
+import inspect
 import numbers
 
 from wsram_tf.pipelines import image_cache
 from wsram_tf.classifier import data as data_lib
-from wsram_tf.classifier import glimpse
+from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import presets
 
 IMAGE_SOURCES = ("image_folder", "tfds_images")
 
@@ -32,32 +35,25 @@ def check_config(config) -> None:
   if name not in data_lib.PIPELINES:
     raise ValueError(f"config.data.name={name!r}: unknown; valid: "
                      f"{', '.join(data_lib.PIPELINES)}.")
-  _int_at_least(config, "model.num_glimpses", 1)
-  _int_at_least(config, "model.num_classes", 0)
-  _int_at_least(config, "model.hidden_size", 1)
+  _int_at_least(config, "model.num_classes", 0)  # 0: from the data.
   canvas = _int_at_least(config, "data.canvas_size", 1)
+  # The model's own checks, as a notebook user meets them; 0 classes is
+  # resolved from the data later.
+  arguments = presets.model_arguments(
+      config, max(1, config.model.num_classes))
+  try:
+    model_lib.check_arguments(**{
+        k: arguments[k] for k in inspect.signature(
+            model_lib.check_arguments).parameters})
+  except ValueError as e:
+    raise ValueError(f"config.model: {e}") from e
   m = config.model
   try:
-    largest = max(glimpse.window_sides(m.patch_size, m.scale_factors))
+    model_lib.check_image_shape(
+        (canvas, canvas, 1), m.patch_size, m.scale_factors,
+        m.context_size if m.recurrent_layers == 2 else 0)
   except ValueError as e:
-    raise ValueError(f"config.model.patch_size / scale_factors: {e}") from e
-  if largest > canvas:
-    raise ValueError(
-        f"config.model.patch_size * max(config.model.scale_factors) = "
-        f"{m.patch_size} * {max(m.scale_factors)} = {largest} pixels is "
-        f"larger than config.data.canvas_size={canvas}: the largest glimpse "
-        "window must fit in the canvas (lower patch_size or the largest "
-        "scale factor, or raise canvas_size).")
-  if m.recurrent_layers not in (1, 2):
-    raise ValueError("config.model.recurrent_layers must be 1 (RAM) or 2 "
-                     f"(the paper's network), got {m.recurrent_layers!r}.")
-  if m.recurrent_layers == 2:
-    context = _int_at_least(config, "model.context_size", 1)
-    if context > canvas:
-      raise ValueError(
-          f"config.model.context_size={context} is larger than "
-          f"config.data.canvas_size={canvas}: the context view pools the "
-          "canvas down to context_size x context_size.")
+    raise ValueError(f"config.data.canvas_size={canvas}: {e}") from e
   if name in IMAGE_SOURCES:
     image_cache.settings_from_config(config.data)  # channels, resize.
   if name == "image_folder" and not config.data.dir:

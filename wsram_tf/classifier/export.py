@@ -1,4 +1,4 @@
-"""SavedModel export of a trained WSRAM classifier, loadable without this package.
+"""SavedModel export of a trained GlimpseClassifier, loadable without this package.
 
 Written at the end of training and by `python -m wsram_tf.export` (the
 shared scaffold, `wsram_tf/export.py`). Signatures:
@@ -29,10 +29,11 @@ from wsram_tf import export
 from wsram_tf.classifier import data as data_lib
 from wsram_tf.classifier import glimpse
 from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import presets
 from wsram_tf.classifier import serving
 
 
-def load_model_from_workdir(workdir: str, weights: Optional[str] = None,
+def load_from_workdir(workdir: str, weights: Optional[str] = None,
                             with_info: bool = False):
   """Rebuilds the model of a training run: returns (model, config), and the
   run's data_lib.DataInfo third if `with_info`.
@@ -49,7 +50,7 @@ def load_model_from_workdir(workdir: str, weights: Optional[str] = None,
   # 0 in config.json means "from the data": data_info.json has the count.
   config.model.num_classes = len(info.class_names)
   model = export.build_and_load(
-      lambda: model_lib.build_model(config, info.image_shape),
+      lambda: presets.build_from_config(config, info.image_shape),
       weights_path, config_path)
   return (model, config, info) if with_info else (model, config)
 
@@ -60,14 +61,14 @@ def _outputs(prediction: model_lib.Prediction) -> dict:
           "scales": tf.cast(prediction.scales, tf.int32)}
 
 
-def export_info(config, info: data_lib.DataInfo, deterministic: bool,
+def export_info(model, info: data_lib.DataInfo, deterministic: bool,
                 num_samples: int) -> dict:
   """What a user of the SavedModel needs to read its inputs and outputs."""
-  m = config.model
+  m = model
   side, _, channels = info.image_shape
   serve_samples = 1 if deterministic else num_samples
   return {
-      "variant": config.get("variant"),
+      "variant": model.variant.name,
       "class_names": list(info.class_names),
       "num_classes": len(info.class_names),
       "data_source": info.source,
@@ -119,18 +120,22 @@ def export_info(config, info: data_lib.DataInfo, deterministic: bool,
 def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
                        deterministic: bool = True,
                        num_samples: Optional[int] = None,
-                       info: Optional[data_lib.DataInfo] = None) -> str:
+                       info: Optional[data_lib.DataInfo] = None,
+                       config=None, class_names=None) -> str:
   """Writes `model` as a SavedModel with the three signatures above.
 
   Args:
-    model: a built `WSRAM`.
+    model: a built `GlimpseClassifier`.
     export_dir: output directory (created; existing files are overwritten).
     image_shape: (S, S, C) of the canvases the model reads.
     deterministic: `serve` glimpses at the mode; if False it samples
       `num_samples` sequences from a seed state stored in the artefact.
-    num_samples: M of the sampled paths; default config.eval.num_samples.
+    num_samples: M of the sampled paths; default model.eval_num_samples.
     info: the run's data (classes, source, resize mode); default: classes
-      named by number, "pad".
+      `class_names` (default: named by number), "pad".
+    config: the experiment config, written as config.json (default: the
+      model's constructor arguments, `model.get_config()`).
+    class_names: without `info`, the names of the classes.
 
   Returns:
     `export_dir`.
@@ -138,14 +143,13 @@ def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
   image_shape = tuple(int(d) for d in image_shape)
   if len(image_shape) != 3 or image_shape[0] != image_shape[1]:
     raise ValueError(f"image_shape must be (S, S, C), got {image_shape}.")
-  config = model.config
   info = info or data_lib.DataInfo(
-      image_shape, tuple(str(k) for k in range(model.num_classes)), "",
-      "pad", 0, ())
+      image_shape, tuple(str(k) for k in (
+          class_names or range(model.num_classes))), "", "pad", 0, ())
   if len(info.class_names) != model.num_classes:
     raise ValueError(f"export: {len(info.class_names)} class names for a "
                      f"model of {model.num_classes} classes.")
-  samples = int(num_samples or config.eval.num_samples)
+  samples = int(num_samples or model.eval_num_samples)
   if samples < 1:
     raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
   # Any shape and rank: checked_images says what is wrong, not the signature.
@@ -175,14 +179,17 @@ def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
 
   return export.save_functions(
       export_dir, {"serve": serve, "serve_sampled": serve_sampled,
-                   "serve_image_bytes": serve_image_bytes}, config,
-      export_info(config, info, deterministic, samples))
+                   "serve_image_bytes": serve_image_bytes},
+      config if config is not None else model.get_config(),
+      export_info(model, info, deterministic, samples))
 
 
 def export_run(workdir: str, config, weights: Optional[str],
                export_dir: str, sampled: bool = False) -> str:
   """`python -m wsram_tf.export` for a classifier run: load it, export it."""
-  del config  # Read again, with the weights, by load_model_from_workdir.
-  model, _, info = load_model_from_workdir(workdir, weights, with_info=True)
+  del config  # Read again, with the weights, by load_from_workdir.
+  model, config, info = load_from_workdir(workdir, weights,
+                                               with_info=True)
   return export_saved_model(model, export_dir, info.image_shape,
-                            deterministic=not sampled, info=info)
+                            deterministic=not sampled, info=info,
+                            config=config)

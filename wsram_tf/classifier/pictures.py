@@ -121,7 +121,7 @@ class GlimpsePictures(picture_callback.PictureCallback):
     return str(label) if self.class_names is None else self.class_names[label]
 
   def draw(self, epoch: int) -> List[np.ndarray]:
-    m = self.model.config.model
+    m = self.model
     out = self.model.predict_with_trace(
         self.images, deterministic=self.deterministic,
         seed=tf.constant([self.seed, epoch], tf.int32))
