@@ -21,7 +21,6 @@ import zlib
 
 import tensorflow as tf
 
-from wsram_tf.configs import images as image_configs
 from wsram_tf.pipelines import flickr8k
 from wsram_tf.pipelines import image_datasets
 from tests import builders
@@ -62,17 +61,11 @@ def snapshot(directory: str) -> dict:
 
 
 def images_config(data_dir: str, cache_dir: str, **data):
-  config = image_configs.get_config("wsram_qc,tiny")
-  config.data.dir = data_dir
-  config.data.cache_dir = cache_dir
-  config.data.canvas_size = 48
-  config.data.validation_fraction = 0.34
-  config.data.update(data)
-  config.train.jit_compile = False
-  config.train.num_train_steps = 2
-  config.train.steps_per_epoch = 2
-  config.train.checkpoint_every_steps = 2
-  config.train.glimpse_every_epochs = 0
+  """classifier_images_test's tiny config, two steps, no pictures."""
+  config = image_files.run_config(
+      data_dir, cache_dir, **{"validation_fraction": 0.34, **data})
+  config.train.update(num_train_steps=2, steps_per_epoch=2,
+                      checkpoint_every_steps=2, glimpse_every_epochs=0)
   return config
 
 
@@ -93,6 +86,7 @@ class ClassifierStartTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.tmp = tempfile.mkdtemp()
+    cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
     cls.data_dir = os.path.join(cls.tmp, "images")
     cls.cache = os.path.join(cls.tmp, "cache")
     image_files.write_folder(cls.data_dir, ("cat", "dog"),
@@ -109,11 +103,6 @@ class ClassifierStartTest(tf.test.TestCase):
     cls.refused_left = os.path.exists(cls.workdir)
     cls.config = images_config(cls.data_dir, cls.cache, skip_bad=True)
     cls.results = run.train_and_evaluate(cls.config, cls.workdir)
-
-  @classmethod
-  def tearDownClass(cls):
-    shutil.rmtree(cls.tmp, ignore_errors=True)
-    super().tearDownClass()
 
   def test_a_refused_start_leaves_nothing_and_its_fix_works_there(self):
     self.assertFalse(self.refused_left)
