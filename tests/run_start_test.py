@@ -70,9 +70,13 @@ def images_config(data_dir: str, cache_dir: str, **data):
 
 
 def max_rss_mb(script: str, *args) -> tuple[int, str]:
-  """Runs `script` in a child; returns (its peak RSS in MB, its stdout)."""
-  code = (script + "\nimport resource\nprint('MAXRSS', resource.getrusage("
-          "resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+  """Runs `script` in a child; returns (its peak RSS in MB, its stdout).
+
+  VmHWM of /proc, not getrusage: Linux carries ru_maxrss across fork and
+  exec, so a child of a large pytest process would report the parent's.
+  """
+  code = (script + "\nprint('MAXRSS', [int(line.split()[1]) // 1024 for line "
+          "in open('/proc/self/status') if line.startswith('VmHWM')][0])\n")
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
   out = subprocess.run([sys.executable, "-c", code, *args], env=env,
                        capture_output=True, text=True, timeout=600, check=True)
