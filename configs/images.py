@@ -50,6 +50,10 @@ def _data(c: ml_collections.ConfigDict) -> None:
   # True: skip (and count in results.json) files that do not decode;
   # False: the first such file stops the run, named.
   c.data.skip_bad = False
+  # Images whose header declares more pixels (height x width) are refused
+  # before decoding (skipped with skip_bad): one 20000 x 20000 PNG of 389 KB
+  # would take 8.7 GB. The export's serve_image_bytes keeps the same limit.
+  c.data.max_image_pixels = 50_000_000
   c.data.cache_dir = "~/.cache/wsram"  # Decoded canvases, one .npz per source.
   c.data.max_train_examples = 0  # Use only n train images (0: all).
   c.data.max_test_examples = 0  # Use only n test images (0: all).

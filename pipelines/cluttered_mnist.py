@@ -178,7 +178,8 @@ def make_datasets_from_arrays(
       train_from=train_from,
       class_names=CLASS_NAMES,
       num_skipped=0,
-      skipped=())
+      skipped=(),
+      fingerprint=mnist_source.fingerprint(arrays, CLASS_NAMES))
 
 
 def make_datasets(config: Any) -> image_datasets.ImageDatasets:

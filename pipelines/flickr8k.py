@@ -12,6 +12,9 @@ that come from the three modules are aliases, so callers need import only
 this one.
 """
 
+import collections
+import hashlib
+import json
 import os
 from typing import Callable, NamedTuple
 
@@ -55,6 +58,10 @@ class CaptionDatasets(NamedTuple):
   image_paths: dict[str, list[str]]  # Per split, in dataset order.
   num_train_pairs: int
   cache_dir: str
+  # What the run was trained on (the format of wsram_tf/data_record.py): per
+  # image "<split>/<file>" a hash of its bytes and captions, and the
+  # vocabulary's hash.
+  fingerprint: dict
 
 
 def make_datasets(config) -> CaptionDatasets:
@@ -68,8 +75,24 @@ def make_datasets(config) -> CaptionDatasets:
     examples[split] = examples[split][:limit or None]
   if not examples["train"]:
     raise ValueError(f"Flickr8k at {data.flickr8k_dir}: no training images.")
+  for split, role in (("val", "validation picks the best checkpoint"),
+                      ("test", "BLEU of no image would read as a score")):
+    if not examples[split]:
+      raise ValueError(
+          f"Flickr8k at {data.flickr8k_dir}: the {split} split has no usable "
+          f"image ({flickr8k_reader.SPLIT_FILES[split]} in the original "
+          f"layout, split \"{split}\" in {flickr8k_reader.KARPATHY_JSON}); "
+          f"{role}. List images there.")
   vocab = Vocabulary.build((c for e in examples["train"] for c in e.captions),
                            data.min_word_count)
+  if len(vocab) == len(flickr8k_vocab.SPECIALS):
+    counts = collections.Counter(w for e in examples["train"]
+                                 for c in e.captions for w in c.split())
+    word, count = counts.most_common(1)[0] if counts else ("", 0)
+    raise ValueError(
+        f"config.data.min_word_count={data.min_word_count}: no word of the "
+        f"training captions occurs that often (the most frequent, {word!r}, "
+        f"occurs {count} times), so every word would be <unk>; lower it.")
   cache = flickr8k_cache.open_cache(
       build_feature_cache(config, examples, vocab), examples)
   train, val, test = (cache.splits[s] for s in SPLITS)
@@ -90,7 +113,15 @@ def make_datasets(config) -> CaptionDatasets:
       feature_shapes=cache.shapes,
       image_paths={s: [e.image_path for e in examples[s]] for s in SPLITS},
       num_train_pairs=len(train.ids),
-      cache_dir=cache.cache_dir)
+      cache_dir=cache.cache_dir,
+      fingerprint={
+          "source": f"flickr8k:{os.path.abspath(data.flickr8k_dir)}",
+          "classes": None,
+          "items": {"<vocabulary>": vocab.hash, **{
+              f"{s}/{os.path.basename(e.image_path)}": hashlib.sha256(
+                  json.dumps([image, e.captions]).encode()).hexdigest()
+              for s in SPLITS
+              for e, image in zip(examples[s], cache.image_hashes[s])}}})
 
 
 def _pair_batches(split: flickr8k_cache.CachedSplit, batch_size: int,

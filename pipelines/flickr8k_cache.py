@@ -62,6 +62,9 @@ class FeatureCache(NamedTuple):
   cache_dir: str
   shapes: tuple[tuple[int, int, int], ...]  # (h_k, w_k, c_k) per tap.
   splits: dict[str, CachedSplit]  # Keyed by SPLITS.
+  # Per split, the sha256 of each image's bytes (from the manifest: hashed
+  # when the cache was checked, not again).
+  image_hashes: dict[str, list[str]]
 
 
 def build_feature_cache(
@@ -107,11 +110,14 @@ def open_cache(cache_dir: str,
         ids=_load_npy(os.path.join(cache_dir, f"{s}_ids.npy")),
         owner=_load_npy(os.path.join(cache_dir, f"{s}_owner.npy")))
               for s in SPLITS}
+    image_hashes = {s: [row["image"] for row in
+                        manifest["rows"][s][:len(examples[s])]]
+                    for s in SPLITS}
   except _UNREADABLE as e:
     raise ValueError(
         f"Flickr8k feature cache {cache_dir} is incomplete or damaged ({e}); "
         "build_feature_cache (any training run) repairs it.") from e
-  return FeatureCache(cache_dir, shapes, splits)
+  return FeatureCache(cache_dir, shapes, splits, image_hashes)
 
 
 # --- what the features depend on ---------------------------------------------

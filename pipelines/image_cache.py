@@ -1,8 +1,9 @@
 """Decode every image once onto the canvas, and keep the result in an .npz.
 
 `decode_all` turns encoded pictures (JPEG, PNG, BMP, GIF first frame, and
-WebP and JPEG XL, which tf.io.decode_image of TF 2.21 also reads; bytes from
-files or a tfds split) into uint8 canvases [S, S, C] with
+WebP, which tf.io.decode_image of TF 2.21 also reads; bytes from files or a
+tfds split), once their header declares at most data.max_image_pixels
+(pipelines/image_header.py), into uint8 canvases [S, S, C] with
 pipelines/image_resize.preprocess; `save` / `load` keep them, with labels,
 names, content hashes and the skipped files, in one .npz per data source and
 preprocessing `Settings`. A cache is valid while its `key` (a hash of the
@@ -26,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import image_header
 from wsram_tf.pipelines import image_resize
 from wsram_tf.pipelines import npz_file
 
@@ -57,6 +59,15 @@ class DecodedImages(NamedTuple):
   bad_digests: np.ndarray  # str [m].
   bad_reasons: np.ndarray  # str [m].
   key: str  # cache_key of the settings and items this was built from.
+
+
+def max_pixels_from_config(data: Any) -> int:
+  """config.data.max_image_pixels, checked (configs without it: default)."""
+  limit = data.get("max_image_pixels", image_header.DEFAULT_MAX_PIXELS)
+  if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+    raise ValueError(f"config.data.max_image_pixels={limit!r}: must be an int "
+                     ">= 1 (pixels, height x width)")
+  return limit
 
 
 def settings_from_config(data: Any) -> Settings:
@@ -98,23 +109,37 @@ def to_canvas(contents: bytes, settings: Settings) -> np.ndarray:
   return np.rint(canvas.numpy() * 255.0).astype(np.uint8)
 
 
+def problem(reason: str) -> str:
+  """A stored bad_reasons entry as a message says it."""
+  if reason.startswith(image_header.REFUSED):
+    return reason
+  return f"does not decode as an image ({reason})"
+
+
 def decode_all(items: Iterable[Item], settings: Settings, key: str,
                skip_bad: bool, reuse: DecodedImages | None = None,
-               location: str = "") -> DecodedImages:
+               location: str = "",
+               max_pixels: int = image_header.DEFAULT_MAX_PIXELS
+               ) -> DecodedImages:
   """Decodes `items` (rows of `reuse` with the same content hash are copied).
 
-  An item that does not decode raises ImageDataError naming it (as
+  An item that does not decode, or whose header declares more than
+  `max_pixels` pixels (checked before decoding, on reused rows too: the limit
+  may have been lowered), raises ImageDataError naming it (as
   `location`/name), or with `skip_bad` is logged and listed in bad_*.
   """
   known = {}
   if reuse is not None:
     known = {d: reuse.images[i] for i, d in enumerate(reuse.digests)}
-    known.update({d: r for d, r in zip(reuse.bad_digests, reuse.bad_reasons)})
+    known.update({d: r for d, r in zip(reuse.bad_digests, reuse.bad_reasons)
+                  if not r.startswith(image_header.REFUSED)})
   rows, bad = [], []
   num_decoded = 0
   for item in items:
     content_hash = digest(item.contents)
-    canvas = known.get(content_hash)  # A canvas, or why it did not decode.
+    canvas = image_header.refusal(item.contents, max_pixels)
+    if canvas is None:
+      canvas = known.get(content_hash)  # A canvas, or why it did not decode.
     if canvas is None:
       num_decoded += 1
       try:
@@ -126,10 +151,9 @@ def decode_all(items: Iterable[Item], settings: Settings, key: str,
       where = os.path.join(location, item.name)
       if not skip_bad:
         raise image_datasets.ImageDataError(
-            f"{where}: does not decode as an image ({canvas}); fix or remove "
-            "it, or set config.data.skip_bad=True to skip such files")
-      logging.warning("Skipping %s: does not decode as an image (%s)", where,
-                      canvas)
+            f"{where}: {problem(canvas)}; fix or remove it, or set "
+            "config.data.skip_bad=True to skip such files")
+      logging.warning("Skipping %s: %s", where, problem(canvas))
       bad.append((item.name, content_hash, canvas))
     else:
       rows.append((canvas, item.label, item.split, item.name, content_hash))

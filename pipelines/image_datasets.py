@@ -19,7 +19,7 @@ it keeps the class balance of train.
 """
 
 import hashlib
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -47,6 +47,9 @@ class ImageDatasets(NamedTuple):
   source: str  # Where the images came from, e.g. "folder:/data/pets".
   # train_from(k): the train stream from batch k on, equal to train.skip(k).
   train_from: Callable[[int], tf.data.Dataset]
+  # What the run was trained on: source, classes and {file name: sha256}
+  # (the format of wsram_tf/data_record.py); None if not known.
+  fingerprint: Optional[dict]
   # Added for user data.
   class_names: tuple[str, ...]  # Label i is class_names[i].
   num_skipped: int  # Files skipped as undecodable (data.skip_bad).
@@ -111,9 +114,12 @@ def choose_splits(data: Any, row_splits: np.ndarray, names: Sequence[str],
 
 def make_datasets(config: Any, images: np.ndarray, labels: np.ndarray,
                   splits: dict[str, np.ndarray], class_names: Sequence[str],
-                  source: str, skipped: Sequence[str] = ()) -> ImageDatasets:
+                  source: str, skipped: Sequence[str] = (),
+                  digests: Optional[Mapping[str, str]] = None
+                  ) -> ImageDatasets:
   """Pipelines over uint8 `images` [n, S, S, C]; `splits` maps "train",
-  "validation" and "test" to row indices."""
+  "validation" and "test" to row indices; `digests` {name: sha256} of every
+  source file (skipped ones too) become the fingerprint."""
   if images.dtype != np.uint8 or images.ndim != 4:
     raise ValueError(f"{source}: expected uint8 [n, S, S, C] images, got "
                      f"{images.dtype} {images.shape}")
@@ -150,4 +156,15 @@ def make_datasets(config: Any, images: np.ndarray, labels: np.ndarray,
       train_from=train_from,
       class_names=tuple(class_names),
       num_skipped=len(skipped),
-      skipped=tuple(sorted(skipped)))
+      skipped=tuple(sorted(skipped)),
+      fingerprint=None if digests is None else {
+          "source": source, "classes": list(class_names),
+          "items": dict(sorted(digests.items()))})
+
+
+def digests_of(decoded: Any) -> dict[str, str]:
+  """{name: sha256} of the decoded and the skipped items of an image cache
+  (image_cache.DecodedImages): hashed when the cache was keyed, not again."""
+  return {**dict(zip(decoded.names.tolist(), decoded.digests.tolist())),
+          **dict(zip(decoded.bad_names.tolist(),
+                     decoded.bad_digests.tolist()))}

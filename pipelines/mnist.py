@@ -30,7 +30,7 @@ digits), so `Datasets.train_from(k)` starts at batch k at no cost and yields
 what `train.skip(k)` would, e.g. for a run resumed after k updates.
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -56,6 +56,8 @@ class Datasets(NamedTuple):
   # train_from(k): the train stream from its batch k on (train_from(0) is
   # train), equal to train.skip(k) without computing the k skipped batches.
   train_from: Callable[[int], tf.data.Dataset]
+  # What the run was trained on (mnist_source.fingerprint).
+  fingerprint: Optional[dict]
 
 
 class Placements(NamedTuple):
@@ -284,7 +286,9 @@ def make_datasets_from_arrays(config: Any,
       image_shape=(data.canvas_size, data.canvas_size, 1),
       num_classes=NUM_CLASSES,
       source=arrays.source,
-      train_from=train_from)
+      train_from=train_from,
+      fingerprint=mnist_source.fingerprint(
+          arrays, [str(d) for d in range(NUM_CLASSES)]))
 
 
 def make_datasets(config: Any) -> Datasets:

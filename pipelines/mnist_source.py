@@ -88,6 +88,13 @@ def checksums(arrays: MnistArrays) -> dict[str, str]:
   return {f: digest(getattr(arrays, f)) for f in FIELDS}
 
 
+def fingerprint(arrays: MnistArrays, class_names) -> dict:
+  """What a run records of the digits it trained on (wsram_tf/data_record.py):
+  the sha256 of each array, whatever source or cache they came from."""
+  return {"source": arrays.source, "classes": list(class_names),
+          "items": checksums(arrays)}
+
+
 def verify_checksums(arrays: MnistArrays, expected: Mapping[str, str],
                      where: str) -> None:
   """Raises MnistSourceError naming `where` and the fields that differ."""

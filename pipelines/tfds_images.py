@@ -97,19 +97,21 @@ def make_datasets(config: Any) -> image_datasets.ImageDatasets:
   path = image_cache.cache_file(
       data.cache_dir, "tfds_images", builder.info.full_name.replace("/", "-"),
       settings, os.path.abspath(builder.data_dir))
-  key = image_cache.cache_key(settings, _source_entries(builder))
+  max_pixels = image_cache.max_pixels_from_config(data)
+  key = image_cache.cache_key(settings,
+                              _source_entries(builder) + [max_pixels])
   decoded = image_cache.load(path)
   if decoded is not None and decoded.key == key:
     logging.info("tfds %s: from the cache %s", builder.info.full_name, path)
   else:
     decoded = image_cache.decode_all(
         _items(builder), settings, key, data.skip_bad, reuse=decoded,
-        location=f"tfds:{builder.info.full_name}")
+        location=f"tfds:{builder.info.full_name}", max_pixels=max_pixels)
     image_cache.save(path, decoded)
   if len(decoded.bad_names) and not data.skip_bad:
     raise ImageDataError(
-        f"tfds:{builder.info.full_name}/{decoded.bad_names[0]}: does not "
-        f"decode as an image ({decoded.bad_reasons[0]}); set "
+        f"tfds:{builder.info.full_name}/{decoded.bad_names[0]}: "
+        f"{image_cache.problem(decoded.bad_reasons[0])}; set "
         "config.data.skip_bad=True to skip such examples")
   class_names = tuple(builder.info.features[LABEL_KEY].names)
   rows = image_datasets.choose_splits(
@@ -121,4 +123,5 @@ def make_datasets(config: Any) -> image_datasets.ImageDatasets:
                     len(skipped), ", ".join(skipped[:10]))
   return image_datasets.make_datasets(
       config, decoded.images, decoded.labels, rows, class_names,
-      f"tfds:{builder.data_dir}", skipped)
+      f"tfds:{builder.data_dir}", skipped,
+      image_datasets.digests_of(decoded))

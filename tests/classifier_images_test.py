@@ -15,7 +15,6 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from wsram_tf.configs import images as image_configs
 from wsram_tf.configs import mnist as mnist_configs
 from wsram_tf.pipelines import image_cache
 from wsram_tf.pipelines import image_datasets
@@ -49,16 +48,7 @@ print("class:", names[int(np.argmax(out["probabilities"][0]))])
 """
 
 
-def images_config(data_dir: str, cache_dir: str, preset="wsram_qc,tiny",
-                  **data):
-  """configs/images.py on a tiny folder; small canvas, no XLA compiles."""
-  config = image_configs.get_config(preset)
-  config.data.dir = data_dir
-  config.data.cache_dir = cache_dir
-  config.data.canvas_size = 48  # Windows 12, 24, 48: the largest fits.
-  config.data.update(data)
-  config.train.jit_compile = False
-  return config
+images_config = image_files.run_config
 
 
 class ImageFolderRunTest(tf.test.TestCase):

@@ -62,7 +62,7 @@ class MakeDatasetsTest(tf.test.TestCase):
 
   def test_eval_batches_are_the_rows_in_order_scaled_to_one(self):
     images, datasets = self._datasets()
-    self.assertEqual(image_datasets.ImageDatasets._fields[:10],
+    self.assertEqual(image_datasets.ImageDatasets._fields[:11],
                      mnist.Datasets._fields)
     self.assertEqual((datasets.num_train, datasets.num_validation,
                       datasets.num_test), (24, 6, 6))

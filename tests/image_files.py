@@ -12,6 +12,8 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from wsram_tf.configs import images as image_configs
+
 FORMATS = ("png", "jpg", "bmp", "gif")
 
 
@@ -112,6 +114,18 @@ def write_folder(root: str, classes=("ants", "bees", "cats"),
         write(os.path.join(root, relative), encode(image, fmt))
         written[relative] = image
   return written
+
+
+def run_config(data_dir: str, cache_dir: str, preset="wsram_qc,tiny",
+               **data) -> ml_collections.ConfigDict:
+  """configs/images.py on a tiny folder; small canvas, no XLA compiles."""
+  config = image_configs.get_config(preset)
+  config.data.dir = data_dir
+  config.data.cache_dir = cache_dir
+  config.data.canvas_size = 48  # Windows 12, 24, 48: the largest fits.
+  config.data.update(data)
+  config.train.jit_compile = False
+  return config
 
 
 def config(**data) -> ml_collections.ConfigDict:

@@ -79,7 +79,7 @@ class ImageFolderTest(tf.test.TestCase):
     self.assertAllEqual(canvas, _padded(np.repeat(first, 3, -1), 48))
 
   def test_datasets_have_the_mnist_interface_shapes_and_classes(self):
-    self.assertEqual(image_datasets.ImageDatasets._fields[:10],
+    self.assertEqual(image_datasets.ImageDatasets._fields[:11],
                      mnist.Datasets._fields)
     datasets = image_folder.make_datasets(self._config())
     self.assertEqual(datasets.class_names, ("ants", "bees", "cats"))

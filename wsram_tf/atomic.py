@@ -99,13 +99,19 @@ def replace_dir(write: Callable[[str], object], path: str,
                 marker: str = "saved_model.pb") -> str:
   """Calls `write(tmp_dir)`, then puts tmp_dir where `path` was.
 
-  Only an empty directory or one holding `marker` (an earlier export) is
-  replaced: a user's `--export_dir=~/models` is never swept away. Two
+  Only a new path, an empty directory or one holding `marker` (an earlier
+  export) is replaced: a user's `--export_dir=~/models` or
+  `--export_dir=notes.txt` is never swept away, and refused before `write`
+  runs. Two
   renames cannot be one atomic step: a kill between them leaves the old
   directory as `.<name>.tmp<pid>.old` beside a missing `path`, never a
   half-written `path`.
   """
   path = os.path.normpath(path)
+  if os.path.lexists(path) and not os.path.isdir(path):
+    raise FileExistsError(
+        f"{path} exists and is a file, not a directory: it is not replaced. "
+        "Pass a new or empty directory, or an earlier export.")
   if os.path.isdir(path) and os.listdir(path) and not os.path.exists(
       os.path.join(path, marker)):
     raise FileExistsError(

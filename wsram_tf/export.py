@@ -16,6 +16,7 @@ Probability, no `wsram_tf`. Training writes the same export into
 
 import json
 import os
+import sys
 from typing import Mapping, Optional
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -141,7 +142,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   f = flags.FLAGS
-  path = export_from_workdir(f.workdir, f.export_dir, f.weights, f.sampled)
+  try:
+    path = export_from_workdir(f.workdir, f.export_dir, f.weights, f.sampled)
+  except (FileExistsError, FileNotFoundError, ValueError) as e:
+    # The user's situation (a wrong path, a damaged run), not a bug to trace.
+    sys.exit(f"Error: {e}")
   print(f"SavedModel written to {path}")
 
 

@@ -10,6 +10,7 @@ exporter.
 
 Work directory layout:
   config.json        the full config
+  data_fingerprint.json  what the run was trained on (data_record.py)
   metrics.csv        one row per epoch
   tensorboard/       scalars, glimpse pictures, profiler traces
   checkpoints/       ckpt-<step> backups for resume, best.weights.h5
@@ -20,9 +21,11 @@ Work directory layout:
   (and whatever the application adds, e.g. the captioner's vocab.json)
   run.lock           held (flock) while a run uses the directory
 
-A work directory belongs to one config: a re-run with a change that alters
-the model or the data is refused before anything is written
-(`workdir.check_stored_config`). Files a user relies on are written under a
+A work directory belongs to one config and one data set: a re-run with a
+change that alters the model or the data, or on data whose files or classes
+differ, is refused before anything is written (`workdir.check_stored_config`,
+`data_record.check`); so is any start whose config, data, seed or sizes
+cannot train. Files a user relies on are written under a
 temporary name and renamed (`atomic`); a resumed run trims metrics.csv and
 grad_variance.csv back to its restored step.
 """
@@ -39,6 +42,7 @@ import tensorflow as tf
 from wsram_tf import atomic
 from wsram_tf import callbacks as callbacks_lib
 from wsram_tf import checkpoints
+from wsram_tf import data_record
 from wsram_tf import learning_rates
 from wsram_tf import tasks
 from wsram_tf import variants
@@ -55,8 +59,12 @@ BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 class Application(NamedTuple):
   """What one kind of experiment supplies to the run skeleton."""
   check_config: Callable[[Any], None]  # Its own settings; raise naming them.
-  # (config, workdir) -> data with .train_from(k) and .validation.
-  make_data: Callable[[Any, str], Any]
+  # config -> data with .train_from(k), .validation and .fingerprint (what
+  # data_record stores); reads and checks only: nothing is written.
+  make_data: Callable[[Any], Any]
+  # (config, workdir, data): the application's files about the data, written
+  # once every check has passed (data_info.json, vocab.json).
+  record_data: Callable[[Any, str, Any], None]
   build_model: Callable[[Any, Any], keras.Model]  # (config, data), compiled.
   # (config, workdir, data) -> callbacks after the scalars (pictures).
   extra_callbacks: Callable[[Any, str, Any], list]
@@ -68,6 +76,9 @@ class Application(NamedTuple):
   export_trained: Callable[[Any, Any, Any, str], str]
   # (workdir, config, weights, export_dir, sampled) for `wsram_tf.export`.
   export_run: Callable[[str, Any, Any, str, bool], str]
+  # workdir -> class names a run stored before data fingerprints existed
+  # (None: unknown), so that such a run is checked by its classes at least.
+  stored_classes: Callable[[str], Any] = lambda workdir: None
 
 
 def check_config(config) -> "Application":
@@ -76,6 +87,7 @@ def check_config(config) -> "Application":
   application = tasks.application(config.task)
   variants.parse_variant(config.variant)
   t = config.train
+  check_seed(config.seed)
   check_positive(config)
   if t.num_train_steps % t.steps_per_epoch:
     raise ValueError(
@@ -114,6 +126,16 @@ POSITIVE = ("train.learning_rate", "train.inference_learning_rate",
             "objective.temperature")
 NOT_NEGATIVE = ("train.clip_norm", "train.grad_var_every_steps",
                 "train.glimpse_every_epochs")
+
+
+MAX_SEED = 2**32 - 1  # NumPy's seed range, which keras' set_random_seed uses.
+
+
+def check_seed(seed) -> None:
+  if isinstance(seed, bool) or not isinstance(seed, int) or not (
+      0 <= seed <= MAX_SEED):
+    raise ValueError(f"config.seed={seed!r}: must be an int in 0..{MAX_SEED} "
+                     "(2**32 - 1, NumPy's seed range).")
 
 
 def check_positive(config) -> None:
@@ -267,22 +289,65 @@ def fit(model, config, train_from, validation_data, callbacks,
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config` into `workdir`; returns (and writes) results.json.
 
-  Nothing is written before the config is checked, also against the config
-  a previous run stored in `workdir`.
+  Nothing is written into `workdir` (not even the lock) before every check
+  that can fail before training has passed: the config, also against the
+  config a previous run stored there, the strategy's batch split, the data
+  (read and checked by the application) and, against the stored fingerprint,
+  what the previous run was trained on. A refused start leaves the directory
+  as it was, so the fix its message suggests works in the same directory.
   """
+  start = time.time()
   application = check_config(config)
   workdir_lib.check_stored_config(config, workdir)
+  keras.utils.set_random_seed(config.seed)
+  strategy = make_strategy(config.train.strategy)
+  check_strategy(config, strategy)
+  own_dir = worker_dir(strategy, workdir)
+  data = application.make_data(config)
+  check_stored_data(application, own_dir, data)
   with workdir_lib.locked(workdir, lock_name(config)):
-    # Again under the lock: another run may have written it meanwhile.
+    # Again under the lock: another run may have written them meanwhile.
     workdir_lib.check_stored_config(config, workdir)
+    check_stored_data(application, own_dir, data)
     if config.train.strategy != "multi_worker":  # Else others write here.
       for directory in (workdir, os.path.join(workdir, "checkpoints"),
                         os.path.join(workdir, "glimpses")):
         for path in atomic.remove_leftovers(directory):
           logging.info("Removed %s, left by a killed run.", path)
-    atomic.write_text(os.path.join(workdir, "config.json"),
-                      config.to_json_best_effort(indent=2))
-    return _train_and_evaluate(application, config, workdir)
+    for directory in {workdir, own_dir}:  # A non-chief worker's own copy.
+      os.makedirs(directory, exist_ok=True)
+      atomic.write_text(os.path.join(directory, "config.json"),
+                        config.to_json_best_effort(indent=2))
+    application.record_data(config, own_dir, data)
+    data_record.write(own_dir, data.fingerprint)
+    return _train_and_evaluate(application, config, own_dir, strategy, data,
+                               start)
+
+
+def check_stored_data(application: Application, workdir: str, data) -> None:
+  """Refuses data other than what the run in `workdir` was trained on."""
+  data_record.check(workdir, data.fingerprint,
+                    application.stored_classes(workdir))
+
+
+def check_strategy(config, strategy: tf.distribute.Strategy) -> None:
+  """Raises ValueError naming the field a strategy cannot run with."""
+  if (config.train.strategy == "multi_worker" and config.train.jit_compile
+      and not tf.config.list_logical_devices("GPU")):
+    # Fail before any work: otherwise the first step fails, after the data
+    # and model are built, with "Collectives are not yet implemented for CPU
+    # devices when compiling with XLA" (the gradient all-reduce).
+    raise ValueError(
+        "config.train.jit_compile must be False with strategy=multi_worker "
+        "on CPUs: XLA does not compile collectives for CPU devices.")
+  replicas = strategy.num_replicas_in_sync
+  if config.train.batch_size % replicas:
+    # An uneven split would silently differ from the one-device update: the
+    # losses are scaled, and the action noise indexed, by equal shares.
+    raise ValueError(
+        f"config.train.batch_size={config.train.batch_size} must be a "
+        f"multiple of the {replicas} replicas of strategy="
+        f"{config.train.strategy}.")
 
 
 def evaluated_weights(model, config, workdir: str) -> dict:
@@ -309,32 +374,8 @@ def lock_name(config) -> str:
          f"{task.get('index', 0)}"
 
 
-def _train_and_evaluate(application, config, workdir: str) -> dict:
-  start = time.time()
-  keras.utils.set_random_seed(config.seed)
-  strategy = make_strategy(config.train.strategy)
-  if (config.train.strategy == "multi_worker" and config.train.jit_compile
-      and not tf.config.list_logical_devices("GPU")):
-    # Fail before any work: otherwise the first step fails, after the data
-    # and model are built, with "Collectives are not yet implemented for CPU
-    # devices when compiling with XLA" (the gradient all-reduce).
-    raise ValueError(
-        "config.train.jit_compile must be False with strategy=multi_worker "
-        "on CPUs: XLA does not compile collectives for CPU devices.")
-  replicas = strategy.num_replicas_in_sync
-  if config.train.batch_size % replicas:
-    # An uneven split would silently differ from the one-device update: the
-    # losses are scaled, and the action noise indexed, by equal shares.
-    raise ValueError(
-        f"config.train.batch_size={config.train.batch_size} must be a "
-        f"multiple of the {replicas} replicas of strategy="
-        f"{config.train.strategy}.")
-  chief_dir, workdir = workdir, worker_dir(strategy, workdir)
-  if workdir != chief_dir:  # A non-chief worker's own copy of the config.
-    os.makedirs(workdir, exist_ok=True)
-    atomic.write_text(os.path.join(workdir, "config.json"),
-                      config.to_json_best_effort(indent=2))
-  data = application.make_data(config, workdir)
+def _train_and_evaluate(application, config, workdir: str, strategy, data,
+                        start: float) -> dict:
   with strategy.scope():
     model = application.build_model(config, data)
   steps = fit(model, config, sharded_by_data(data.train_from), data.validation,

@@ -113,11 +113,13 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
             if k not in versioned and not _safe(k, *v, schedule)}
   if unsafe:
     listed = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in unsafe.items())
+    more_steps = ("more train.num_train_steps, " if schedule == "constant"
+                  else "")  # A schedule spans the steps: never safe then.
     raise WorkdirError(
         f"{workdir} holds a run of another config ({path}); these changes "
         f"alter the model or the data: {listed}. Use another --workdir (safe "
-        "to change: more train.num_train_steps, eval.*, logging, checkpoint, "
-        "profile, export and strategy settings, data paths; see README).")
+        f"to change: {more_steps}eval.*, logging, checkpoint, profile, export "
+        "and strategy settings, data paths; see README).")
   if changes:
     logging.info("Re-run of %s with changed settings: %s", workdir,
                  {k: f"{o!r} -> {n!r}" for k, (o, n) in changes.items()})

@@ -41,12 +41,19 @@ def check_config(config) -> None:
     raise ValueError(f"config.model.{e}") from e
 
 
-def make_data(config, workdir: str):
+def make_data(config):
+  """Reads and checks the data (features cached); writes nothing into the
+  work directory (record_data does)."""
   data = flickr8k.make_datasets(config)
-  atomic.copy_file(data.vocab_path, os.path.join(workdir, "vocab.json"))
   logging.info("Captions: %d train pairs, feature maps %s, %d words.",
                data.num_train_pairs, data.feature_shapes, len(data.vocab))
   return data
+
+
+def record_data(config, workdir: str, data) -> None:
+  """WORKDIR/vocab.json: the words the model's ids refer to."""
+  del config
+  atomic.copy_file(data.vocab_path, os.path.join(workdir, "vocab.json"))
 
 
 def build_model(config, data):
@@ -132,7 +139,8 @@ def export_trained(model, config, data, export_dir: str) -> str:
 
 
 APPLICATION = run.Application(
-    check_config=check_config, make_data=make_data, build_model=build_model,
+    check_config=check_config, make_data=make_data, record_data=record_data,
+    build_model=build_model,
     extra_callbacks=extra_callbacks, fixed_batch=fixed_batch,
     evaluate=evaluate, best_metric="val_prior_word_nll",
     export_trained=export_trained, export_run=export.export_run)

@@ -25,19 +25,41 @@ from wsram_tf.classifier import presets
 check_config = checks.check_config
 
 
-def make_data(config, workdir: str):
+def make_data(config):
+  """Reads and checks the data; writes nothing (record_data does)."""
   data = data_lib.make_datasets(config)
   data_lib.resolve_num_classes(config.model.num_classes, data.class_names)
   if not data.num_validation:
+    # Name only the fields this data's config has: a folder has no
+    # validation_size, MNIST no validation_fraction.
+    fields = " or ".join(f"config.data.{f}" for f in (
+        "validation_fraction", "validation_size") if f in config.data)
     raise ValueError(
         f"{data.source}: no validation examples (validation picks the best "
-        "checkpoint); add a validation split or raise "
-        "config.data.validation_fraction / validation_size.")
-  data_lib.write_info(workdir, data_lib.info_of(config, data))
+        f"checkpoint); add a validation split or raise {fields}"
+        + (" (each class holds out floor(fraction x its images): none of a "
+           "class with fewer than 1 / fraction images)"
+           if "validation_fraction" in config.data else "") + ".")
   logging.info("Data: %s (%d train, %d validation, %d test, %d classes, "
                "%d skipped)", data.source, data.num_train, data.num_validation,
                data.num_test, len(data.class_names), data.num_skipped)
   return data
+
+
+def record_data(config, workdir: str, data) -> None:
+  """WORKDIR/data_info.json: classes, shape and source, for the export."""
+  data_lib.write_info(workdir, data_lib.info_of(config, data))
+
+
+def stored_classes(workdir: str):
+  """The class names data_info.json holds (None if absent or unreadable):
+  a run written before data fingerprints existed is checked by them."""
+  if not os.path.exists(os.path.join(workdir, data_lib.INFO_FILE)):
+    return None
+  try:
+    return list(data_lib.read_info(workdir, None).class_names)
+  except ValueError:
+    return None  # Unreadable: it tells nothing; the run rewrites it.
 
 
 def build_model(config, data):
@@ -90,7 +112,8 @@ def export_trained(model, config, data, export_dir: str) -> str:
 
 
 APPLICATION = run.Application(
-    check_config=check_config, make_data=make_data, build_model=build_model,
+    check_config=check_config, make_data=make_data, record_data=record_data,
+    stored_classes=stored_classes, build_model=build_model,
     extra_callbacks=extra_callbacks, fixed_batch=fixed_batch,
     evaluate=evaluate, best_metric="val_error",
     export_trained=export_trained, export_run=export.export_run)

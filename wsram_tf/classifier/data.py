@@ -11,10 +11,11 @@ model's shape and class names from there instead of reading the data again.
 import importlib
 import json
 import os
-import tempfile
 from typing import Any, NamedTuple, Sequence
 
 from wsram_tf.pipelines import image_datasets
+from wsram_tf.pipelines import image_header
+from wsram_tf import atomic
 
 # config.data.name -> the pipelines module whose make_datasets(config) reads it.
 PIPELINES = {
@@ -35,6 +36,9 @@ class DataInfo(NamedTuple):
   resize: str  # How a picture reaches the canvas (image_resize modes).
   num_skipped: int  # Files skipped as undecodable (data.skip_bad).
   skipped: tuple  # Their names.
+  # Larger images are refused before decoding, in training
+  # (config.data.max_image_pixels) and by the export's serve_image_bytes.
+  max_image_pixels: int = image_header.DEFAULT_MAX_PIXELS
 
 
 def make_datasets(config) -> image_datasets.ImageDatasets:
@@ -67,21 +71,16 @@ def info_of(config, data: image_datasets.ImageDatasets) -> DataInfo:
   return DataInfo(tuple(int(d) for d in data.image_shape),
                   tuple(data.class_names), data.source,
                   config.data.get("resize", "pad"), int(data.num_skipped),
-                  tuple(data.skipped))
+                  tuple(data.skipped),
+                  int(config.data.get("max_image_pixels",
+                                      image_header.DEFAULT_MAX_PIXELS)))
 
 
 def write_info(workdir: str, info: DataInfo) -> str:
-  """WORKDIR/data_info.json, written to a temporary name and renamed."""
+  """WORKDIR/data_info.json, written whole (atomic) and readable by all, as
+  every other file of the run."""
   path = os.path.join(workdir, INFO_FILE)
-  fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".tmp")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(info._asdict(), f, indent=2)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  atomic.write_json(path, info._asdict())
   return path
 
 

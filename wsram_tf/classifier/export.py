@@ -11,7 +11,9 @@ shared scaffold, `wsram_tf/export.py`). Signatures:
   stateless int32 [2] seed; probabilities average M = config.eval.num_samples
   samples, the trace is sample 0's. A seed always gives the same output.
 - `serve_image_bytes(image_bytes)`: string [B] encoded image files of any
-  size and channels, preprocessed as in training, then `serve`.
+  channels, up to the run's data.max_image_pixels (read from each header
+  before decoding; a larger one fails the batch naming its index),
+  preprocessed as in training, then `serve`.
 
 Each returns `probabilities` [B, classes], `locations` [B, N, 2]
 ((row, column) in [-1, 1]) and `scales` int32 [B, N] (indices into the
@@ -49,9 +51,18 @@ def load_from_workdir(workdir: str, weights: Optional[str] = None,
   weights_path = export.resolve_weights(workdir, weights)
   # 0 in config.json means "from the data": data_info.json has the count.
   config.model.num_classes = len(info.class_names)
-  model = export.build_and_load(
-      lambda: presets.build_from_config(config, info.image_shape),
-      weights_path, config_path)
+  try:
+    model = export.build_and_load(
+        lambda: presets.build_from_config(config, info.image_shape),
+        weights_path, config_path)
+  except ValueError as e:
+    raise ValueError(
+        f"{e}\nThe model was built for the {len(info.class_names)} classes "
+        f"and {info.image_shape} canvases of "
+        f"{os.path.join(workdir, data_lib.INFO_FILE)}; if a re-run on "
+        "changed data rewrote that file (wsram before data fingerprints), "
+        "restore it from the run's export/export_info.json or train anew."
+    ) from e
   return (model, config, info) if with_info else (model, config)
 
 
@@ -80,7 +91,8 @@ def export_info(model, info: data_lib.DataInfo, deterministic: bool,
                         "other sizes, channels or 0-255 values are "
                         "refused. Image files: serve_image_bytes."},
       "image_bytes": {"name": "image_bytes", "dtype": "string",
-                      "shape": [None], "formats": "JPEG, PNG, BMP, GIF",
+                      "shape": [None], "formats": "JPEG, PNG, BMP, GIF, WebP",
+                      "max_pixels": int(info.max_image_pixels),
                       "preprocessing": {"channels": channels,
                                         "canvas_size": side,
                                         "resize": info.resize}},
@@ -171,11 +183,12 @@ def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
   def serve_sampled(images, seed):
     return predict(serving.checked_images(images, image_shape), seed)
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+  # Any shape: checked_bytes says what is wrong, not the signature.
+  @tf.function(input_signature=[tf.TensorSpec(None, tf.string,
                                               name="image_bytes")])
   def serve_image_bytes(image_bytes):
-    return predict(serving.canvases_from_bytes(image_bytes, image_shape,
-                                               info.resize))
+    return predict(serving.canvases_from_bytes(
+        image_bytes, image_shape, info.resize, info.max_image_pixels))
 
   return export.save_functions(
       export_dir, {"serve": serve, "serve_sampled": serve_sampled,

@@ -8,16 +8,22 @@ when it serves):
   graph with a message stating what is expected and what came. Silent
   alternatives are all wrong: a larger image would be read off-centre, a
   0-255 image saturates every probability, a grey model cannot read RGB.
-- `canvases_from_bytes`: encoded image files (JPEG, PNG, BMP, GIF first
-  frame) through exactly the training preprocessing of the decode-once cache
-  (pipelines/image_cache.to_canvas): decode, `image_resize.preprocess` with
-  the trained channels, canvas and resize mode, rounding to 8 bits.
+- `canvases_from_bytes`: a vector of encoded image files (JPEG, PNG, BMP,
+  GIF first frame, WebP) through exactly the training preprocessing of the
+  decode-once cache (pipelines/image_cache.to_canvas): decode,
+  `image_resize.preprocess` with the trained channels, canvas and resize
+  mode, rounding to 8 bits. Each file's header is read first
+  (pipelines/image_header.py): one that declares more than the export's
+  pixel limit, or is no known image format, fails the batch naming its index
+  before anything is decoded, so a request's memory is bounded whatever its
+  bytes.
 """
 
 from typing import Sequence
 
 import tensorflow as tf
 
+from wsram_tf.pipelines import image_header
 from wsram_tf.pipelines import image_resize
 
 
@@ -56,17 +62,49 @@ def checked_images(images: tf.Tensor, image_shape: Sequence[int]) -> tf.Tensor:
   return tf.ensure_shape(images, [None, *image_shape])
 
 
+def checked_bytes(image_bytes: tf.Tensor) -> tf.Tensor:
+  """`image_bytes` as string [B], after an in-graph check of its rank (a
+  bare string would otherwise fail deep inside with a slice-index error)."""
+  shape = tf.shape(image_bytes)
+  check = tf.debugging.Assert(
+      tf.equal(tf.size(shape), 1),
+      ["serve_image_bytes: image_bytes must be a string vector [batch], one "
+       "encoded file per element; got shape", shape,
+       "(put a single file in a list of one)"])
+  with tf.control_dependencies([check]):
+    return tf.ensure_shape(tf.identity(image_bytes), [None])
+
+
 def canvases_from_bytes(image_bytes: tf.Tensor, image_shape: Sequence[int],
-                        resize: str) -> tf.Tensor:
+                        resize: str,
+                        max_pixels: int = image_header.DEFAULT_MAX_PIXELS
+                        ) -> tf.Tensor:
   """string [B] encoded files -> float32 [B, S, S, C] as in training."""
   side, _, channels = image_shape
+  image_bytes = checked_bytes(image_bytes)
 
-  def canvas(contents):
-    image = tf.io.decode_image(contents, expand_animations=False,
-                               dtype=tf.float32)
+  def canvas(args):
+    contents, index = args
+    size = image_header.declared_size(contents)
+    known = tf.debugging.Assert(
+        size[0] >= 0,
+        ["serve_image_bytes: image", index, "of the batch is not a "
+         f"{image_header.FORMATS} file (JPEG XL is refused: its size cannot "
+         "be read before decoding); it starts with",
+         tf.strings.substr(contents, 0, 8)])
+    small = tf.debugging.Assert(
+        size[0] * size[1] <= max_pixels,
+        ["serve_image_bytes: image", index, "of the batch declares", size[0],
+         "x", size[1], "pixels (height x width), above the export's limit of",
+         max_pixels, "(export_info.json image_bytes.max_pixels); refused "
+         "before decoding"])
+    with tf.control_dependencies([known, small]):
+      image = tf.io.decode_image(contents, expand_animations=False,
+                                 dtype=tf.float32)
     image = image_resize.preprocess(image, channels, side, resize)
     # The training cache stores canvases as uint8: the same rounding.
     return tf.round(image * 255.0) / 255.0
 
-  return tf.map_fn(canvas, image_bytes, fn_output_signature=tf.TensorSpec(
-      [side, side, channels], tf.float32))
+  return tf.map_fn(canvas, (image_bytes, tf.range(tf.size(image_bytes))),
+                   fn_output_signature=tf.TensorSpec(
+                       [side, side, channels], tf.float32))
