@@ -24,6 +24,7 @@ from tensorboard.plugins.hparams import api as hp
 import tensorflow as tf
 
 from wsram_tf import diagnostics
+from wsram_tf import workdir as workdir_lib
 
 # -- callbacks ----------------------------------------------------------------
 
@@ -132,19 +133,12 @@ class GradientVariance(keras.callbacks.Callback):
     return record
 
 
-def _flatten(config, prefix: str = "") -> dict:
+def _scalars(config) -> dict:
   """{"model.hidden_size": 256, ...} with bool/int/float/str values only."""
-  items = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  flat = {}
-  for key, value in items.items():
-    name = f"{prefix}{key}"
-    if isinstance(value, dict):
-      flat.update(_flatten(value, name + "."))
-    elif isinstance(value, (bool, int, float, str)):
-      flat[name] = value
-    else:  # Tuples, None, ...: hparams takes only scalars.
-      flat[name] = str(value)
-  return flat
+  # Tuples, None, ...: hparams takes only scalars.
+  flat = workdir_lib.flatten(config)
+  return {name: value if isinstance(value, (bool, int, float, str))
+          else str(value) for name, value in flat.items()}
 
 
 class EpochScalars(keras.callbacks.Callback):
@@ -170,7 +164,7 @@ class EpochScalars(keras.callbacks.Callback):
   def on_train_begin(self, logs=None):
     if self._config_written:
       return
-    flat = _flatten(self.config)
+    flat = _scalars(self.config)
     with self._get_writer().as_default():
       text = json.dumps(flat, indent=2, sort_keys=True)
       # Indented: TensorBoard renders text as markdown; this keeps it verbatim.

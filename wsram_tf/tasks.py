@@ -14,10 +14,12 @@ TASKS = {
 
 
 def task_of(config) -> str:
-  """config.task; for configs written before the field, inferred from data."""
+  """config.task (a ConfigDict or a config.json dict); for configs written
+  before the field, inferred from the data."""
   task = config.get("task")
   if task is None:
-    return "captioner" if config.data.name == "flickr8k" else "classifier"
+    data = config.get("data") or {}
+    return "captioner" if data.get("name") == "flickr8k" else "classifier"
   return task
 
 

@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Optional
 from absl import logging
 
 from wsram_tf import atomic
+from wsram_tf import tasks
 
 # Fields a re-run may change: none alters the model, its training data or its
 # update. More updates extend training; the rest are evaluation, logging,
@@ -44,27 +45,24 @@ class WorkdirError(RuntimeError):
   """The work directory holds another config, or another run holds it."""
 
 
-def _flatten(value, prefix: str = "") -> dict:
+def flatten(value, prefix: str = "") -> dict:
+  """A nested dict (or ConfigDict) as {"model.hidden_size": 256, ...}."""
+  if hasattr(value, "to_dict"):
+    value = value.to_dict()
   if not isinstance(value, dict):
     return {prefix[:-1]: value}
   flat = {}
   for key, item in value.items():
-    flat.update(_flatten(item, f"{prefix}{key}."))
+    flat.update(flatten(item, f"{prefix}{key}."))
   return flat
 
 
 def config_changes(old: dict, new: dict) -> dict:
   """{field: (old, new)} of the fields that differ ("<absent>" if missing)."""
-  old, new = _flatten(old), _flatten(new)
+  old, new = flatten(old), flatten(new)
   return {k: (old.get(k, ABSENT), new.get(k, ABSENT))
           for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
           or (k in old) != (k in new)}
-
-
-def _stored_task(old: dict) -> str:
-  """The task of a config.json written before `task` existed."""
-  return ("captioner" if old.get("data", {}).get("name") == "flickr8k"
-          else "classifier")
 
 
 def _safe(field: str, old, new, schedule: str = "constant") -> bool:
@@ -96,7 +94,7 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
   changes = config_changes(old, new)
   if changes.get("task", (None,))[0] == ABSENT:
     # Written before `task` existed: the task it ran is implied by its data.
-    changes["task"] = (_stored_task(old), changes["task"][1])
+    changes["task"] = (tasks.task_of(old), changes["task"][1])
     if changes["task"][0] == changes["task"][1]:
       del changes["task"]
   # A field only one side has comes from another version of the library (a
