@@ -1,7 +1,7 @@
 """The config sections every experiment shares: seed, objective, train, eval.
 
 `configs/mnist.py` and `configs/captions.py` start from `defaults(task, ...)`
-and add their own `data` and `model` sections (and any application field),
+and add their own `data` and `model` sections (and any task field),
 so a setting the run skeleton (`wsram_tf/run.py`) reads exists, with the same
 meaning and default, in every config.
 
@@ -18,9 +18,9 @@ VARIANTS = ("var", "var_c", "wsram", "wsram_c", "wsram_q", "wsram_qc")
 
 
 def defaults(task: str, preset: str) -> ml_collections.ConfigDict:
-  """Shared sections; `task` picks the application (wsram_tf/tasks.py)."""
+  """Shared sections; `task` picks the task (wsram_tf/tasks.py)."""
   c = ml_collections.ConfigDict()
-  c.task = task  # Application trained by wsram_tf.main: classifier, captioner.
+  c.task = task  # Task trained by wsram_tf.main: classifier, captioner.
   c.preset = preset  # The preset string this config was built from.
   c.variant = preset  # Training method: one of VARIANTS (docs/design.md §2).
   # The one seed: parameters, action sampling, data order and placements.
@@ -56,7 +56,7 @@ def defaults(task: str, preset: str) -> ml_collections.ConfigDict:
   c.train.glimpse_every_epochs = 5  # Glimpse pictures interval (0: off).
   c.train.grad_var_every_steps = 0  # Gradient-variance diagnostic (0: off).
   c.train.grad_var_draws = 10  # K estimates per gradient-variance measurement.
-  # Write WORKDIR/export/ (the application's SavedModel) when training ends.
+  # Write WORKDIR/export/ (the task's SavedModel) when training ends.
   c.train.export = True
 
   c.eval = ml_collections.ConfigDict()

@@ -1,5 +1,5 @@
 """The repo stays in step with itself: BUILD targets, CI runs the README's
-command, and imports run one way (pipelines <- applications -> core)."""
+command, and imports run one way (pipelines <- tasks -> core)."""
 
 import ast
 import glob
@@ -147,7 +147,7 @@ class BuildTest(tf.test.TestCase):
 
   def test_dependencies_run_one_way(self):
     forbidden = {
-        # The core: neither the data pipelines nor an application.
+        # The core: neither the data pipelines nor a task.
         "wsram_tf/*.py": ("pipelines", "wsram_tf.pipelines",
                           "wsram_tf.classifier", "wsram_tf.captioner"),
         # Pipelines import each other (as wsram_tf.pipelines) and configs.

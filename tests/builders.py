@@ -1,7 +1,7 @@
-"""Tiny models and runs of both applications, built the same way by every test.
+"""Tiny models and runs of both tasks, built the same way by every test.
 
 A test helper, not a test: tests import their builders from here, never from
-another test module. The last section gives each application the same
+another test module. The last section gives each task the same
 interface (`TASKS`): a compiled model and two global batches, a run config
 over tiny data written to disk, serving inputs and the outputs the model
 gives them, so one test can check a guarantee over both
@@ -107,7 +107,7 @@ def build_captioner(variant: str = "wsram_qc", jit_compile: bool = False,
   return captioner_presets.build_from_config(config, SHAPES, VOCAB, WORDS)
 
 
-# -- both applications behind one interface ------------------------------------
+# -- both tasks behind one interface ------------------------------------
 
 TASKS = ("classifier", "captioner")
 # A +q+c variant, so a step updates theta, eta and the baseline.
@@ -216,7 +216,7 @@ def h5_weights(path: str) -> dict:
   return arrays
 
 
-# Signature each application's export serves (float canvases, uint8 photos).
+# Signature each task's export serves (float canvases, uint8 photos).
 SIGNATURES = {"classifier": "serve", "captioner": "serve_uint8"}
 
 

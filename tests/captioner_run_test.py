@@ -11,7 +11,7 @@ import tensorflow as tf
 from wsram_tf.pipelines import synthetic_captions
 from tests import builders
 from wsram_tf import run
-from wsram_tf.captioner import application
+from wsram_tf.captioner import task as task_lib
 
 
 def tiny_run_config(data_dir: str, cache_dir: str, preset: str = "wsram_q"):
@@ -64,7 +64,7 @@ class CheckConfigTest(tf.test.TestCase):
       section, name = field.split(".")
       config[section][name] = value
       with self.assertRaisesRegex(ValueError, message):
-        application.check_config(config)
+        task_lib.check_config(config)
 
 
 if __name__ == "__main__":

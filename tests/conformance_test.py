@@ -1,4 +1,4 @@
-"""The guarantees both applications keep, checked over the classifier and the
+"""The guarantees both tasks keep, checked over the classifier and the
 captioner alike (their tiny models and runs come from tests/builders.py):
 
 - a MirroredStrategy step over 2 logical CPUs equals the one-device step;

@@ -13,7 +13,7 @@ from wsram_tf.pipelines import image_datasets
 from wsram_tf.pipelines import image_folder
 from tests import image_files
 from wsram_tf import workdir as workdir_lib
-from wsram_tf.classifier import application
+from wsram_tf.classifier import task as task_lib
 
 
 class FolderTest(tf.test.TestCase):
@@ -66,7 +66,7 @@ class FolderTest(tf.test.TestCase):
     config.data.dir, config.data.cache_dir = data, os.path.join(root, "c")
     config.data.canvas_size = 48
     with self.assertRaisesRegex(ValueError, "no validation examples") as e:
-      application.make_data(config)
+      task_lib.make_data(config)
     self.assertIn("config.data.validation_fraction", str(e.exception))
     self.assertNotIn("validation_size", str(e.exception))
 

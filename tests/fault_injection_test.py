@@ -27,7 +27,7 @@ from tests import toy_data
 from wsram_tf import atomic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KILLS = 3  # Per application: the file's time budget is ~3 minutes.
+KILLS = 3  # Per task: the file's time budget is ~3 minutes.
 SHARED = ["--config.train.num_train_steps=8", "--config.train.steps_per_epoch=2",
           "--config.train.checkpoint_every_steps=1",
           "--config.train.jit_compile=False",

@@ -1,6 +1,6 @@
-"""Keras callbacks around `model.fit` that any application uses: gradient
+"""Keras callbacks around `model.fit` that any task uses: gradient
 variance, epoch scalars, profiling and a non-finite stop (docs/design.md §3).
-The picture callbacks are the applications' own, on `picture_callback`.
+The picture callbacks are the tasks' own, on `picture_callback`.
 
 Where things land, with `logdir` = `<workdir>/tensorboard` by convention:
 - `GradientVariance`: scalars `grad_var_theta`, `grad_var_eta` under

@@ -1,6 +1,6 @@
 """What a run was trained on, so that a re-run on other data is refused.
 
-A fingerprint is a plain dict the application's data carries
+A fingerprint is a plain dict the task's data carries
 (`data.fingerprint`), built by the pipeline that read it:
 
   {"source": "folder:/data/pets",      where it came from (shown, not compared:

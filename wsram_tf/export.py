@@ -1,9 +1,9 @@
-"""SavedModel export of a finished run of either application.
+"""SavedModel export of a finished run of either task.
 
   python -m wsram_tf.export --workdir=/tmp/run [--export_dir=/tmp/run/export] \
       [--weights=final|best|PATH] [--sampled]
 
-Reads `RUN/config.json`, picks the application by its `task` (runs written
+Reads `RUN/config.json`, picks the task by its `task` (runs written
 before `task` existed: `data.name == "flickr8k"` means the captioner) and
 lets it rebuild its model and write the SavedModel. What both exporters
 share lives here: reading a run's config and weights with errors that name
@@ -131,9 +131,9 @@ def export_from_workdir(workdir: str, export_dir: Optional[str] = None,
   leaves the previous one in place.
   """
   config = load_config(os.path.join(workdir, "config.json"))
-  application = tasks.application(tasks.task_of(config))
+  task = tasks.get(tasks.task_of(config))
   return atomic.replace_dir(
-      lambda tmp: application.export_run(workdir, config, weights, tmp,
+      lambda tmp: task.export_run(workdir, config, weights, tmp,
                                          sampled),
       export_dir or os.path.join(workdir, "export"))
 

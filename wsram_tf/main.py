@@ -5,7 +5,7 @@
   python -m wsram_tf.main --config=configs/captions.py:wsram_q --workdir=/tmp/cap \
       --config.data.flickr8k_dir=/data/flickr8k
 
-`config.task` picks the application (`wsram_tf/tasks.py`); `wsram_tf/run.py`
+`config.task` picks the task (`wsram_tf/tasks.py`); `wsram_tf/run.py`
 does the rest. A work directory that holds another config or another run,
 or whose backups are all damaged, stops the program with the message alone
 (exit status 1): it is the user's situation, not a bug to trace.

@@ -1,6 +1,6 @@
 """Pictures drawn during training: when to draw, and how a drawing is written.
 
-`PictureCallback` holds the epoch logic both applications' picture callbacks
+`PictureCallback` holds the epoch logic both tasks' picture callbacks
 share (every `every_epochs` epochs and once more at train end, never twice
 for one epoch); a subclass only draws (`draw(epoch)` -> uint8 RGB pictures).
 Each drawing becomes one TensorBoard image summary under `logdir/glimpses`

@@ -3,7 +3,7 @@
 Check the config, pick the strategy, seed once, build under the strategy's
 scope, restore and fit (resuming mid-epoch, where the train stream left off),
 run the shared callbacks, save the final weights, evaluate, export and write
-results.json. What differs between experiments comes from the `Application`
+results.json. What differs between experiments comes from the `Task`
 that `config.task` names (`wsram_tf/tasks.py`): its data, model, extra
 callbacks, evaluation, the metric that picks the best checkpoint and its
 exporter.
@@ -16,9 +16,9 @@ Work directory layout:
   checkpoints/       ckpt-<step> backups for resume, best.weights.h5
   final.weights.h5   weights after the last step
   export/            the SavedModel (config.train.export)
-  results.json       the application's test results, steps, variant, time
+  results.json       the task's test results, steps, variant, time
   workers/<task>/    a non-chief worker's own files (strategy=multi_worker)
-  (and whatever the application adds, e.g. the captioner's vocab.json)
+  (and whatever the task adds, e.g. the captioner's vocab.json)
   run.lock           held (flock) while a run uses the directory
 
 A work directory belongs to one config and one data set: a re-run with a
@@ -56,13 +56,13 @@ FINAL_WEIGHTS = "final.weights.h5"
 BEST_WEIGHTS = os.path.join("checkpoints", "best.weights.h5")
 
 
-class Application(NamedTuple):
+class Task(NamedTuple):
   """What one kind of experiment supplies to the run skeleton."""
   check_config: Callable[[Any], None]  # Its own settings; raise naming them.
   # config -> data with .train_from(k), .validation and .fingerprint (what
   # data_record stores); reads and checks only: nothing is written.
   make_data: Callable[[Any], Any]
-  # (config, workdir, data): the application's files about the data, written
+  # (config, workdir, data): the task's files about the data, written
   # once every check has passed (data_info.json, vocab.json).
   record_data: Callable[[Any, str, Any], None]
   build_model: Callable[[Any, Any], keras.Model]  # (config, data), compiled.
@@ -81,10 +81,10 @@ class Application(NamedTuple):
   stored_classes: Callable[[str], Any] = lambda workdir: None
 
 
-def check_config(config) -> "Application":
-  """The application of `config`; fails before any work on settings that
+def check_config(config) -> "Task":
+  """The task of `config`; fails before any work on settings that
   cannot run, naming the field."""
-  application = tasks.application(config.task)
+  task = tasks.get(config.task)
   variants.parse_variant(config.variant)
   t = config.train
   check_seed(config.seed)
@@ -112,8 +112,8 @@ def check_config(config) -> "Application":
     raise ValueError(f"config.eval.weights: unknown {config.eval.weights!r}; "
                      f"valid: {', '.join(EVAL_WEIGHTS)}.")
   profile_steps(config)
-  application.check_config(config)
-  return application
+  task.check_config(config)
+  return task
 
 
 # Shared fields that must be >= 1 (counts) or > 0 (rates); NaN fails too.
@@ -206,7 +206,7 @@ def sharded_by_data(train_from: Callable[[int], tf.data.Dataset]):
   return lambda start_batch: train_from(start_batch).with_options(options)
 
 
-def callbacks_for(application: Application, config, workdir: str,
+def callbacks_for(task: Task, config, workdir: str,
                   data) -> list:
   """The callbacks of a run, in the order they must run."""
   t = config.train
@@ -218,10 +218,10 @@ def callbacks_for(application: Application, config, workdir: str,
       keras.callbacks.CSVLogger(os.path.join(workdir, "metrics.csv"),
                                 append=True),
       callbacks_lib.EpochScalars(logdir, config),
-      *application.extra_callbacks(config, workdir, data),
+      *task.extra_callbacks(config, workdir, data),
   ]
   if t.grad_var_every_steps:
-    inputs, targets = application.fixed_batch(config, data)
+    inputs, targets = task.fixed_batch(config, data)
     callbacks.append(callbacks_lib.GradientVariance(
         inputs, targets, t.grad_var_every_steps, t.grad_var_draws, logdir,
         workdir=workdir, seed=config.seed))
@@ -231,7 +231,7 @@ def callbacks_for(application: Application, config, workdir: str,
   callbacks += [
       checkpoints.BestCheckpoint(
           os.path.join(workdir, BEST_WEIGHTS),
-          monitor=application.best_metric),
+          monitor=task.best_metric),
       checkpoints.ResumableCheckpoint(checkpoint_dir, t.checkpoint_every_steps,
                                       steps_per_epoch=t.steps_per_epoch),
   ]
@@ -292,23 +292,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
   Nothing is written into `workdir` (not even the lock) before every check
   that can fail before training has passed: the config, also against the
   config a previous run stored there, the strategy's batch split, the data
-  (read and checked by the application) and, against the stored fingerprint,
+  (read and checked by the task) and, against the stored fingerprint,
   what the previous run was trained on. A refused start leaves the directory
   as it was, so the fix its message suggests works in the same directory.
   """
   start = time.time()
-  application = check_config(config)
+  task = check_config(config)
   workdir_lib.check_stored_config(config, workdir)
   keras.utils.set_random_seed(config.seed)
   strategy = make_strategy(config.train.strategy)
   check_strategy(config, strategy)
   own_dir = worker_dir(strategy, workdir)
-  data = application.make_data(config)
-  check_stored_data(application, own_dir, data)
+  data = task.make_data(config)
+  check_stored_data(task, own_dir, data)
   with workdir_lib.locked(workdir, lock_name(config)):
     # Again under the lock: another run may have written them meanwhile.
     workdir_lib.check_stored_config(config, workdir)
-    check_stored_data(application, own_dir, data)
+    check_stored_data(task, own_dir, data)
     if config.train.strategy != "multi_worker":  # Else others write here.
       for directory in (workdir, os.path.join(workdir, "checkpoints"),
                         os.path.join(workdir, "glimpses")):
@@ -318,16 +318,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
       os.makedirs(directory, exist_ok=True)
       atomic.write_text(os.path.join(directory, "config.json"),
                         config.to_json_best_effort(indent=2))
-    application.record_data(config, own_dir, data)
+    task.record_data(config, own_dir, data)
     data_record.write(own_dir, data.fingerprint)
-    return _train_and_evaluate(application, config, own_dir, strategy, data,
+    return _train_and_evaluate(task, config, own_dir, strategy, data,
                                start)
 
 
-def check_stored_data(application: Application, workdir: str, data) -> None:
+def check_stored_data(task: Task, workdir: str, data) -> None:
   """Refuses data other than what the run in `workdir` was trained on."""
   data_record.check(workdir, data.fingerprint,
-                    application.stored_classes(workdir))
+                    task.stored_classes(workdir))
 
 
 def check_strategy(config, strategy: tf.distribute.Strategy) -> None:
@@ -374,12 +374,12 @@ def lock_name(config) -> str:
          f"{task.get('index', 0)}"
 
 
-def _train_and_evaluate(application, config, workdir: str, strategy, data,
+def _train_and_evaluate(task, config, workdir: str, strategy, data,
                         start: float) -> dict:
   with strategy.scope():
-    model = application.build_model(config, data)
+    model = task.build_model(config, data)
   steps = fit(model, config, sharded_by_data(data.train_from), data.validation,
-              callbacks_for(application, config, workdir, data), workdir)
+              callbacks_for(task, config, workdir, data), workdir)
   atomic.save_weights(model, os.path.join(workdir, FINAL_WEIGHTS))
   evaluated = evaluated_weights(model, config, workdir)
 
@@ -387,14 +387,14 @@ def _train_and_evaluate(application, config, workdir: str, strategy, data,
       "variant": config.variant,
       "preset": config.preset,
       **evaluated,
-      **application.evaluate(model, config, data),
+      **task.evaluate(model, config, data),
       "train_steps": steps,
       "strategy": config.train.strategy,
       "replicas": strategy.num_replicas_in_sync,
   }
   if config.train.export:
     atomic.replace_dir(
-        lambda tmp: application.export_trained(model, config, data, tmp),
+        lambda tmp: task.export_trained(model, config, data, tmp),
         os.path.join(workdir, "export"))
   results.update(wall_seconds=time.time() - start, tensorflow=tf.__version__)
   atomic.write_json(os.path.join(workdir, "results.json"), results)

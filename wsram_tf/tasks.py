@@ -1,15 +1,15 @@
-"""`config.task` -> the application that trains, evaluates and exports it.
+"""`config.task` -> the task that trains, evaluates and exports it.
 
-An application is a `run.Application` in its subpackage's `application`
+A task is a `run.Task` in its subpackage's `task`
 module. They are imported by name, only when asked for: the core never
-imports an application (nor, through it, `pipelines`) on its own.
+imports a task (nor, through it, `pipelines`) on its own.
 """
 
 import importlib
 
 TASKS = {
-    "classifier": "wsram_tf.classifier.application",  # configs/mnist.py
-    "captioner": "wsram_tf.captioner.application",  # configs/captions.py
+    "classifier": "wsram_tf.classifier.task",  # configs/mnist.py
+    "captioner": "wsram_tf.captioner.task",  # configs/captions.py
 }
 
 
@@ -23,9 +23,9 @@ def task_of(config) -> str:
   return task
 
 
-def application(task: str):
-  """The `run.Application` of `task`; an unknown task names the valid ones."""
+def get(task: str):
+  """The `run.Task` of `task`; an unknown task names the valid ones."""
   if task not in TASKS:
     raise ValueError(f"config.task: unknown {task!r}; valid: "
                      f"{', '.join(TASKS)}.")
-  return importlib.import_module(TASKS[task]).APPLICATION
+  return importlib.import_module(TASKS[task]).TASK

@@ -3,7 +3,7 @@
 `model_arguments(config, feature_shapes, vocab_size, vocabulary)` turns the
 model, objective, eval, data and backbone sections of a configs/captions.py
 experiment config into `GlimpseCaptioner` keywords: the command line
-(`application.build_model`, `export.load_from_workdir`) builds its model
+(`task.build_model`, `export.load_from_workdir`) builds its model
 through it, so a notebook and `wsram_tf.main` run the same code.
 `from_preset(name, vocabulary)` builds a preset's architecture from the same
 config file the command line reads (`PRESETS` names the preset string); the

@@ -1,4 +1,4 @@
-"""The classifier as a `run.Application` (paper §5.1, docs/design.md §4).
+"""The classifier as a `run.Task` (paper §5.1, docs/design.md §4).
 
 The data is the one `config.data.name` picks (classifier/data.py):
 translated or cluttered MNIST, a user's class folders or a prepared tfds
@@ -111,7 +111,7 @@ def export_trained(model, config, data, export_dir: str) -> str:
                                    info=info, config=resolved)
 
 
-APPLICATION = run.Application(
+TASK = run.Task(
     check_config=check_config, make_data=make_data, record_data=record_data,
     stored_classes=stored_classes, build_model=build_model,
     extra_callbacks=extra_callbacks, fixed_batch=fixed_batch,

@@ -1,4 +1,4 @@
-"""The captioner as a `run.Application` (paper §5.2, docs/design.md §5).
+"""The captioner as a `run.Task` (paper §5.2, docs/design.md §5).
 
 Reads cached frozen-CNN features (`pipelines.flickr8k.make_datasets`), trains
 a `GlimpseCaptioner` (built by `presets.build_from_config`) with the
@@ -138,7 +138,7 @@ def export_trained(model, config, data, export_dir: str) -> str:
                                  data.vocab, export_dir, config=config)
 
 
-APPLICATION = run.Application(
+TASK = run.Task(
     check_config=check_config, make_data=make_data, record_data=record_data,
     build_model=build_model,
     extra_callbacks=extra_callbacks, fixed_batch=fixed_batch,
