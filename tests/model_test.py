@@ -39,6 +39,48 @@ class VariantsTest(parameterized.TestCase, tf.test.TestCase):
       self.assertEqual("train_error" in logs, logged, variant)
       self.assertTrue(np.isfinite(logs["loss"]), variant)
 
+  def test_train_error_slices_cover_the_batch_evenly(self):
+    # Consecutive updates read consecutive slices, wrapping: over B/n
+    # updates each example is read once, so no position is favoured.
+    model = toy_model("wsram_qc", train_error_examples=4)
+    rows = tf.range(16)
+    seen = []
+    for step in range(8):
+      model.optimizer.iterations.assign(step)
+      seen.append(model._train_error_slice(rows, rows)[0].numpy())
+    self.assertAllEqual(np.sort(np.concatenate(seen[:4])), np.arange(16))
+    self.assertAllEqual(seen[4], seen[0])
+    self.assertAllEqual(seen[1], [4, 5, 6, 7])
+
+  def test_train_error_of_a_slice_estimates_the_whole_batchs(self):
+    # Same parameters, many draws: the sliced estimate's mean equals the
+    # whole batch's within sampling error (3 standard errors).
+    model = toy_model("wsram_qc", train_error_examples=4)
+    rng = np.random.default_rng(0)
+    for v in model.theta_variables:
+      v.assign(rng.normal(0.0, 0.3, v.shape).astype(np.float32))
+    images = tf.constant(toy_data.corner_patterns(16)[0])
+    # Right labels (the mode's guess) on the first half, wrong on the second:
+    # a slice stuck on some rows, or misaligned with its labels, is biased.
+    guess = tf.argmax(model.predict_with_trace(images, 1, True).probabilities,
+                      axis=-1, output_type=tf.int32)
+    labels = tf.concat([guess[:8], (guess[8:] + 1) % 4], 0)
+
+    def errors(examples, draws=120):
+      model.train_error_examples = examples
+      out = []
+      for k in range(draws):
+        model.optimizer.iterations.assign(k)
+        out.append(float(model.extra_stats(images, labels, None,
+                                           [k, 11])["train_error"]))
+      return np.array(out)
+
+    sliced, whole = errors(4), errors(0)
+    spread = np.sqrt(sliced.var() / len(sliced) + whole.var() / len(whole))
+    self.assertGreater(spread, 0)  # The draws do differ.
+    self.assertLess(abs(sliced.mean() - whole.mean()), 3 * spread,
+                    (sliced.mean(), whole.mean()))
+
   @parameterized.parameters("var_c", "wsram_qc")
   def test_train_error_sees_the_parameters_before_the_update(self, variant):
     # var_c reuses its training rollout; wsram_qc draws a second, prior one:

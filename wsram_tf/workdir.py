@@ -32,6 +32,7 @@ SAFE_TO_CHANGE = frozenset({
     "train.checkpoint_every_steps", "train.profile_steps",
     "train.glimpse_every_epochs", "train.grad_var_every_steps",
     "train.grad_var_draws", "train.export", "train.strategy",
+    "train.train_error_examples",  # Which rows log train_error, not the update.
     "train.jit_compile", "train.steps_per_execution",
     "data.mnist_dir", "data.cache_dir", "data.flickr8k_dir",
     "data.feature_cache_dir", "data.feature_batch_size", "data.verify_images",

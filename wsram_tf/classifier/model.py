@@ -81,7 +81,11 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
     eval_num_samples: M of evaluate() (p(y|I) ~ mean over M prior samples).
     eval_deterministic: evaluate() at the mode instead.
     prior_train_error: log train_error from M prior samples (for +q
-      variants a second rollout, ~20% of a step; False skips it).
+      variants a second rollout; False skips it).
+    train_error_examples: that second rollout reads this many examples of
+      each batch (a slice that moves through the batch from step to step,
+      so the epoch's mean estimates the same error as the whole batch
+      would, at a fraction of the cost); 0: the whole batch.
     seed: the action-sampling streams (training and evaluation).
   Setting num_samples, temperature, the weights or eval_* on a model takes
   effect at the next fit/evaluate/predict.
@@ -89,7 +93,7 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
 
   extra_stats_seeded = True  # The train error draws its own prior samples.
   STEP_SETTINGS = wake_sleep_model.WakeSleepModel.STEP_SETTINGS + (
-      "prior_train_error",)
+      "prior_train_error", "train_error_examples")
 
   def __init__(self, num_classes: int, variant: str = "wsram_qc",
                num_glimpses: int = 4, patch_size: int = 12,
@@ -100,7 +104,8 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
                num_samples: int = 5, temperature: float = 1.0,
                coverage_weight: float = 0.0, entropy_weight: float = 0.0,
                eval_num_samples: int = 5, eval_deterministic: bool = False,
-               prior_train_error: bool = True, seed: int = 0, **kwargs):
+               prior_train_error: bool = True, train_error_examples: int = 8,
+               seed: int = 0, **kwargs):
     super().__init__(variant=variant, num_samples=num_samples,
                      temperature=temperature, coverage_weight=coverage_weight,
                      entropy_weight=entropy_weight,
@@ -147,6 +152,12 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
                               self.num_scales, location_std,
                               learn_location_std)
     self.prior_train_error = bool(prior_train_error)
+    if (isinstance(train_error_examples, bool)
+        or not isinstance(train_error_examples, numbers.Integral)
+        or train_error_examples < 0):
+      raise ValueError("train_error_examples must be an int >= 0, got "
+                       f"{train_error_examples!r}.")
+    self.train_error_examples = int(train_error_examples)
     # The trackers of train_step (the first, "loss", also holds evaluate's
     # mean -log p(y|I)), then evaluate's.
     names = [n for n in ("loss", "bound", "ess", "train_error",
@@ -181,7 +192,8 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
             "label_embedding_size": self.label_embedding_size,
             "location_std": self.location_std,
             "learn_location_std": self.learn_location_std,
-            "prior_train_error": self.prior_train_error}
+            "prior_train_error": self.prior_train_error,
+            "train_error_examples": self.train_error_examples}
 
   # -- building -------------------------------------------------------------
 
@@ -393,11 +405,25 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
     if not self.report_train_error:
       return {}
     if self.extra_error_rollout:
+      images, labels = self._train_error_slice(images, labels)
       rollout = self.rollout(images, None, self.num_samples, "prior",
                              seed=seed)
     probabilities = tf.reduce_mean(
         tf.nn.softmax(tf.stop_gradient(rollout.class_logits)), axis=1)
     return {"train_error": _error(probabilities, labels)}
+
+  def _train_error_slice(self, images, labels):
+    """`train_error_examples` rows of the batch, starting where the previous
+    step's slice ended (wrapping): over an epoch every position of the batch
+    is read equally often, so the mean error is the whole batch's."""
+    n = self.train_error_examples
+    batch = tf.shape(images)[0]
+    if not n:
+      return images, labels
+    count = tf.minimum(n, batch)
+    start = tf.cast(self.optimizer.iterations, tf.int32) * n
+    rows = tf.math.floormod(start + tf.range(count), tf.maximum(batch, 1))
+    return tf.gather(images, rows), tf.gather(labels, rows)
 
   def test_step(self, data):
     images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

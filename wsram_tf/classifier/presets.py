@@ -59,7 +59,9 @@ def model_arguments(config, num_classes: Optional[int] = None) -> dict:
       num_samples=o.num_samples, temperature=o.temperature,
       coverage_weight=o.coverage_weight, entropy_weight=o.entropy_weight,
       eval_num_samples=e.num_samples, eval_deterministic=e.deterministic,
-      prior_train_error=config.train.prior_train_error, seed=config.seed)
+      prior_train_error=config.train.prior_train_error,
+      train_error_examples=config.train.train_error_examples,
+      seed=config.seed)
 
 
 def build_from_config(config, image_shape, num_classes: Optional[int] = None):
