@@ -90,15 +90,17 @@ class BuildTest(tf.test.TestCase):
     super().setUp()
     self.targets = load_targets()
 
+  def _srcs(self, kind: str) -> set:
+    return {src for t in self.targets if t["kind"] == kind
+            for src in t.get("srcs", [])}
+
   def test_every_test_file_has_a_py_test(self):
-    tested = {src for t in self.targets if t["kind"] == "py_test"
-              for src in t.get("srcs", [])}
+    tested = self._srcs("py_test")
     for path in glob.glob(os.path.join(ROOT, "tests", "*_test.py")):
       self.assertIn(os.path.relpath(path, ROOT), tested)
 
   def test_every_module_has_a_py_library(self):
-    libraries = {src for t in self.targets if t["kind"] == "py_library"
-                 for src in t.get("srcs", [])}
+    libraries = self._srcs("py_library")
     for package in ("wsram_tf", "pipelines", "configs"):
       for path in glob.glob(os.path.join(ROOT, package, "**", "*.py"),
                             recursive=True):
@@ -208,8 +210,7 @@ class BuildTest(tf.test.TestCase):
       self.fail("\n".join(problems))
 
   def test_every_example_has_a_py_binary(self):
-    binaries = {src for t in self.targets if t["kind"] == "py_binary"
-                for src in t.get("srcs", [])}
+    binaries = self._srcs("py_binary")
     for path in glob.glob(os.path.join(ROOT, "examples", "*.py")):
       self.assertIn(os.path.relpath(path, ROOT), binaries)
 

@@ -75,11 +75,11 @@ class ScheduleTest(tf.test.TestCase):
 class OptimizerTest(tf.test.TestCase):
 
   def test_both_optimizers_follow_the_schedule_from_their_own_rates(self):
-    model = builders.toy_model("wsram_qc", lr_schedule="cosine",
-                               num_train_steps=8, warmup_steps=2,
-                               final_lr_fraction=0.25, learning_rate=1e-3,
-                               inference_learning_rate=3e-3)
-    train = model.config.train
+    schedule = dict(lr_schedule="cosine", num_train_steps=8, warmup_steps=2,
+                    final_lr_fraction=0.25, learning_rate=1e-3,
+                    inference_learning_rate=3e-3)
+    model = builders.toy_model("wsram_qc", **schedule)
+    train = builders.toy_config("wsram_qc", **schedule).train
     images, labels = toy_data.corner_patterns(4)
     for step in range(5):
       for optimizer, peak in ((model.optimizer, 1e-3),

@@ -227,8 +227,8 @@ class WakeSleepModel(keras.Model):
 
     Args:
       optimizer: theta's (prediction network and baseline): a Keras
-        optimizer, its name ("adam", "sgd", ...) or None for Adam at the
-        variant's tuned rate (`variants.default_rates`).
+        optimizer, its name ("adam", "sgd", ...) or None for Adam at
+        `default_rates()` (the variant's tuned rate).
       inference_optimizer: eta's (the inference network of +q variants): an
         optimizer or a name, used as given; None for the same kind as
         theta's whose rate follows theta's (below).
@@ -250,7 +250,7 @@ class WakeSleepModel(keras.Model):
             f"variant's estimator ({self.variant.name}) and reports its own "
             "metrics; leave it out.")
       kwargs.pop(unused, None)
-    theta_rate, eta_rate = variants.default_rates(self.variant.name)
+    theta_rate, eta_rate = self.default_rates()
     tied = inference_optimizer is None
     if optimizer is None:
       optimizer = keras.optimizers.Adam(theta_rate)
@@ -274,6 +274,11 @@ class WakeSleepModel(keras.Model):
     self._compile_kwargs = dict(kwargs, jit_compile=jit_compile)
     if self.built:
       self._build_optimizers()
+
+  def default_rates(self) -> tuple:
+    """(theta's, eta's) Adam rate of compile() without optimizers: those the
+    Fig. 2 grid tuned for the variant (translated MNIST), else 1e-3."""
+    return variants.default_rates(self.variant.name)
 
   def get_compile_config(self):
     if getattr(self, "optimizer", None) is None:

@@ -422,18 +422,9 @@ class GlimpseCaptioner(wake_sleep_model.WakeSleepModel):
 
   # -- training and evaluation ----------------------------------------------
 
-  def compile(self, optimizer=None, inference_optimizer=None,
-              inference_rate_ratio=None, **kwargs):
-    """`WakeSleepModel.compile`; the captioner has no tuned rates, so the
-    defaults are Adam at 1e-3 for theta, and eta's rate equal to theta's
-    (inference_rate_ratio 1) unless inference_optimizer is given."""
-    if optimizer is None:
-      optimizer = keras.optimizers.Adam(variants.DEFAULT_RATE)
-    if inference_optimizer is None and inference_rate_ratio is None:
-      inference_rate_ratio = 1.0
-    super().compile(optimizer=optimizer,
-                    inference_optimizer=inference_optimizer,
-                    inference_rate_ratio=inference_rate_ratio, **kwargs)
+  def default_rates(self) -> tuple:
+    """No rates were tuned on captions: Adam at 1e-3 for theta and eta."""
+    return (variants.DEFAULT_RATE, variants.DEFAULT_RATE)
 
   def targets_of(self, captions):
     """Caption ids [B, T] (T >= 2), as int32."""
