@@ -4,6 +4,8 @@ wrong input with what it expects, CLI path."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -42,6 +44,20 @@ def trained_looking_model(seed: int = 0):
   return model
 
 
+_ALL_SIGNATURES = """
+import sys
+import numpy as np
+import tensorflow as tf
+export_dir, images_path = sys.argv[1:]
+images = tf.constant(np.load(images_path))
+served = tf.saved_model.load(export_dir).signatures
+served["serve"](images=images)
+served["serve_sampled"](images=images, seed=tf.constant([1, 2]))
+png = tf.io.encode_png(tf.cast(images[0] * 255, tf.uint8))
+served["serve_image_bytes"](image_bytes=tf.stack([png]))
+"""
+
+
 class ExportedSavedModelTest(tf.test.TestCase):
 
   @classmethod
@@ -73,6 +89,21 @@ class ExportedSavedModelTest(tf.test.TestCase):
     self.assertAllClose(got["locations"], want.locations, atol=1e-6)
     self.assertEqual(got["scales"].dtype, np.int32)
     self.assertAllEqual(got["scales"], want.scales)
+
+  def test_serving_logs_no_grappler_errors(self):
+    # TensorFlow's oneDNN remapper used to fail on the recurrent cell's
+    # fused pattern at each signature's first call (E-level lines).
+    images_path = os.path.join(self.tmp, "quiet_images.npy")
+    np.save(images_path, self.images)
+    child = subprocess.run(
+        [sys.executable, "-c", _ALL_SIGNATURES, self.export_dir, images_path],
+        capture_output=True, text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0",
+                 TF_ENABLE_ONEDNN_OPTS="1"))
+    self.assertEqual(child.returncode, 0, child.stderr[-3000:])
+    for message in ("remapper failed", "empty op name",
+                    "Op type not registered"):
+      self.assertNotIn(message, child.stderr)
 
   def test_sampled_signature_repeats_for_a_seed(self):
     serve = self.loaded.signatures["serve_sampled"]
@@ -168,6 +199,18 @@ class WorkdirTest(tf.test.TestCase):
           indent=2))
     model.save_weights(os.path.join(workdir, "final.weights.h5"))
     return workdir, model
+
+  def test_a_run_stored_before_newer_fields_still_exports(self):
+    workdir, _ = self._workdir()
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+      stored = json.load(f)
+    del stored["train"]["train_error_examples"]  # Added on 2026-12-04.
+    with open(path, "w") as f:
+      json.dump(stored, f)
+    export_dir = export.export_from_workdir(workdir)
+    self.assertTrue(os.path.exists(os.path.join(export_dir,
+                                                "saved_model.pb")))
 
   def test_export_from_workdir_writes_savedmodel_and_info(self):
     workdir, _ = self._workdir()

@@ -31,6 +31,7 @@ from wsram_tf import export
 from wsram_tf.classifier import data as data_lib
 from wsram_tf.classifier import glimpse
 from wsram_tf.classifier import model as model_lib
+from wsram_tf.classifier import networks
 from wsram_tf.classifier import presets
 from wsram_tf.classifier import serving
 
@@ -190,11 +191,12 @@ def export_saved_model(model, export_dir: str, image_shape: Sequence[int],
     return predict(serving.canvases_from_bytes(
         image_bytes, image_shape, info.resize, info.max_image_pixels))
 
-  return export.save_functions(
-      export_dir, {"serve": serve, "serve_sampled": serve_sampled,
-                   "serve_image_bytes": serve_image_bytes},
-      config if config is not None else model.get_config(),
-      export_info(model, info, deterministic, samples))
+  with networks.serving_trace():
+    return export.save_functions(
+        export_dir, {"serve": serve, "serve_sampled": serve_sampled,
+                     "serve_image_bytes": serve_image_bytes},
+        config if config is not None else model.get_config(),
+        export_info(model, info, deterministic, samples))
 
 
 def export_run(workdir: str, config, weights: Optional[str],

@@ -6,9 +6,27 @@ action head reads layer 2, the class head reads layer 1. The inference
 network (eta) is shared with the captioner: `wsram_tf/inference_network.py`.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
+# True while an export traces its serving functions (`serving_trace`).
+_SERVING_TRACE = [False]
+
+
+@contextlib.contextmanager
+def serving_trace():
+  """Traces the recurrence as max(x, 0) instead of relu(x): the same values,
+  but not the MatMul + BiasAdd + Add + Relu pattern that TensorFlow 2.21's
+  oneDNN remapper fuses into a node it cannot name (E-level grappler lines at
+  every signature's first call; the remapper then gives up). Training keeps
+  relu: its gradient at 0 differs and XLA never sees the pattern."""
+  _SERVING_TRACE[0] = True
+  try:
+    yield
+  finally:
+    _SERVING_TRACE[0] = False
 
 
 class ReLURNNCell(keras.layers.Layer):
@@ -28,7 +46,10 @@ class ReLURNNCell(keras.layers.Layer):
     self.recurrent_layer.build((None, self.units))
 
   def call(self, inputs: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
-    return tf.nn.relu(self.input_layer(inputs) + self.recurrent_layer(state))
+    pre_activation = self.input_layer(inputs) + self.recurrent_layer(state)
+    if _SERVING_TRACE[0]:
+      return tf.maximum(pre_activation, 0.0)
+    return tf.nn.relu(pre_activation)
 
   def get_config(self):
     return {**super().get_config(), "units": self.units}

@@ -9,6 +9,7 @@ builds a preset from the same config files the command line reads
 package ships for it, if any.
 """
 
+import inspect
 import os
 from typing import NamedTuple, Optional
 
@@ -39,6 +40,8 @@ PRESETS = {
         "what/where layers) on their 28x28 MNIST setting, VAR+c, M=1; "
         "untrained."),
 }
+_DEFAULTS = {name: p.default for name, p in inspect.signature(
+    model_lib.GlimpseClassifier).parameters.items()}
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "preset_weights")
 
@@ -59,8 +62,11 @@ def model_arguments(config, num_classes: Optional[int] = None) -> dict:
       num_samples=o.num_samples, temperature=o.temperature,
       coverage_weight=o.coverage_weight, entropy_weight=o.entropy_weight,
       eval_num_samples=e.num_samples, eval_deterministic=e.deterministic,
-      prior_train_error=config.train.prior_train_error,
-      train_error_examples=config.train.train_error_examples,
+      # Runs stored before these fields existed get the defaults.
+      prior_train_error=config.train.get(
+          "prior_train_error", _DEFAULTS["prior_train_error"]),
+      train_error_examples=config.train.get(
+          "train_error_examples", _DEFAULTS["train_error_examples"]),
       seed=config.seed)
 
 
