@@ -36,6 +36,22 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(config.objective.num_samples, 5)
     self.assertEqual(config.eval.num_samples, 5)
 
+  @parameterized.parameters("wsram_qc", "var_c")
+  def test_cluttered_long_run_is_one_rule_for_every_variant(self, preset):
+    config = mnist_configs.get_config(preset + ",cluttered100_long")
+    plain = mnist_configs.get_config(preset + ",cluttered100")
+    self.assertEqual(config.variant, preset)
+    # The benchmark itself is untouched; only exploration and the schedule.
+    self.assertEqual(config.data.to_dict(), plain.data.to_dict())
+    self.assertEqual(config.model.location_std, 0.2)
+    self.assertEqual(config.train.lr_schedule, "cosine")
+    self.assertEqual(config.eval.weights, "best")
+    # The peak is the variant's own tuned rate.
+    self.assertEqual(
+        (config.train.learning_rate, config.train.inference_learning_rate),
+        (plain.train.learning_rate, plain.train.inference_learning_rate))
+    run.check_config(config)
+
   @parameterized.parameters(*mnist_configs.VARIANTS)
   def test_variant_presets_set_their_variant(self, preset):
     self.assertEqual(mnist_configs.get_config(preset).variant, preset)
