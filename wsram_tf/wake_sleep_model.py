@@ -392,10 +392,11 @@ class WakeSleepModel(keras.Model):
     proposal = "inference" if self.variant.inference_net else "prior"
     out = self.rollout(inputs, targets, self.num_samples, proposal,
                        self.temperature, seed)
-    losses = variants.variant_losses(
-        self.variant, out.log_prior_steps, out.log_proposal_steps,
-        out.log_likelihood, out.baseline_steps, out.entropy_steps,
-        self.entropy_weight, sample_weight)
+    with tf.name_scope("objective"):
+      losses = variants.variant_losses(
+          self.variant, out.log_prior_steps, out.log_proposal_steps,
+          out.log_likelihood, out.baseline_steps, out.entropy_steps,
+          self.entropy_weight, sample_weight)
     loss_theta = losses.loss_theta
     if self.coverage_weight:
       loss_theta += self.coverage_weight * self.coverage_penalty(out)

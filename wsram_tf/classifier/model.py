@@ -242,12 +242,15 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
     outputs = {k: [] for k in ("log_prior", "log_proposal", "baseline",
                                "entropy", "location", "scale", "mean", "probs")}
     for n in range(self.num_glimpses):
-      action = self.sample_step(r2, repeated_labels, proposal, temperature,
-                                step_seeds[n], rows, outputs)
-      patches = glimpse.extract_glimpses(
-          images, tf.reshape(action.location, [batch, samples, 2]),
-          tf.reshape(action.scale, [batch, samples]), self.patch_size,
-          self.scale_factors)
+      # Scopes name the parts in profiles (benchmarks/profile_step.py).
+      with tf.name_scope("actions"):
+        action = self.sample_step(r2, repeated_labels, proposal, temperature,
+                                  step_seeds[n], rows, outputs)
+      with tf.name_scope("glimpse_sensor"):
+        patches = glimpse.extract_glimpses(
+            images, tf.reshape(action.location, [batch, samples, 2]),
+            tf.reshape(action.scale, [batch, samples]), self.patch_size,
+            self.scale_factors)
       features = self.encoder((tf.reshape(patches, [batch * samples, -1]),
                                action.location, action.scale))
       r1 = self.rnn1(features, r1)
