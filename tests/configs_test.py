@@ -36,6 +36,17 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(config.objective.num_samples, 5)
     self.assertEqual(config.eval.num_samples, 5)
 
+  def test_fast_recipe_is_the_long_one_in_half_the_updates(self):
+    fast = mnist_configs.get_config("wsram_qc_fast")
+    long = mnist_configs.get_config("wsram_qc_long")
+    self.assertEqual(fast.train.num_train_steps * 2,
+                     long.train.num_train_steps)
+    self.assertEqual(fast.train.learning_rate, long.train.learning_rate)
+    self.assertEqual(fast.train.lr_schedule, "cosine")
+    self.assertEqual(fast.eval.weights, "best")
+    self.assertEqual(fast.model.to_dict(), long.model.to_dict())
+    self.assertEqual(fast.data.to_dict(), long.data.to_dict())
+
   @parameterized.parameters("wsram_qc", "var_c")
   def test_cluttered_long_run_is_one_rule_for_every_variant(self, preset):
     config = mnist_configs.get_config(preset + ",cluttered100_long")
