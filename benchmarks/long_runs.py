@@ -9,7 +9,10 @@ run: the starts' user + system times are summed) when present. Prints a
 Markdown table: test error and log-likelihood (results.json; "running" if the
 run has not finished), the updates to each validation-error threshold and
 the CPU-minutes to it (updates x the run's CPU seconds per update so far: a
-run's step cost is constant, its evaluations included).
+run's step cost is constant, its evaluations included). With --wall, also
+the wall-clock minutes to each threshold, from the TensorBoard events' times
+since the run's first event (for a run that ran in one go, on a machine
+doing nothing else: a resumed run's pauses count).
 """
 
 import json
@@ -28,6 +31,8 @@ _RUNS = flags.DEFINE_list("runs", None, "NAME=WORKDIR pairs.")
 _THRESHOLDS = flags.DEFINE_list("thresholds", ["0.5", "0.3", "0.2", "0.15"],
                                 "Validation errors to report reaching.")
 _PLOT = flags.DEFINE_string("plot", None, "Write the validation curves here.")
+_WALL = flags.DEFINE_bool("wall", False, "Add wall-clock minutes to each "
+                          "threshold (from the TensorBoard events).")
 
 
 def cpu_seconds(time_file: str) -> Optional[float]:
@@ -40,7 +45,25 @@ def cpu_seconds(time_file: str) -> Optional[float]:
   return sum(float(t) for t in times) if times else None
 
 
-def summarize(name: str, workdir: str, thresholds: Sequence[float]) -> dict:
+def wall_minutes(workdir: str) -> Dict[int, float]:
+  """{update: minutes from the run's first TensorBoard event to the
+  validation logged at that update}."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.util import event_pb2  # pylint: disable=g-import-not-at-top
+  pattern = os.path.join(workdir, "tensorboard", "events.out.tfevents.*")
+  first, times = None, {}
+  for path in sorted(tf.io.gfile.glob(pattern)):
+    for record in tf.data.TFRecordDataset(path):
+      event = event_pb2.Event.FromString(record.numpy())
+      first = event.wall_time if first is None else min(first,
+                                                        event.wall_time)
+      if any(v.tag == "epoch/val_error" for v in event.summary.value):
+        times[int(event.step)] = event.wall_time
+  return {u: (t - first) / 60 for u, t in sorted(times.items())}
+
+
+def summarize(name: str, workdir: str, thresholds: Sequence[float],
+              wall: bool = False) -> dict:
   with open(os.path.join(workdir, "config.json")) as f:
     config = json.load(f)
   curve = fig2_grid.read_metrics(os.path.join(workdir, "metrics.csv"),
@@ -56,7 +79,9 @@ def summarize(name: str, workdir: str, thresholds: Sequence[float]) -> dict:
   per_update = cpu / updates[-1] if cpu and updates and results else None
   reach = {t: paired_stats.updates_to_reach(updates, errors, t)
            for t in thresholds}
+  minutes = wall_minutes(workdir) if wall else {}
   return {"name": name, "workdir": workdir, "updates": updates,
+          "wall_minutes_to": {t: minutes.get(u) for t, u in reach.items()},
           "val_error": errors, "results": results, "cpu_seconds": cpu,
           "best_val_error": min(errors) if errors else math.nan,
           "updates_to": reach,
@@ -79,8 +104,10 @@ def to_markdown(rows: List[dict], thresholds: Sequence[float]) -> str:
              f"{r['cpu_seconds'] / 60:.0f}" if r["cpu_seconds"] else ""]
     for t in thresholds:
       u, m = r["updates_to"][t], r["cpu_minutes_to"][t]
+      w = r["wall_minutes_to"].get(t)
       cells.append("not reached" if u is None else
-                   f"{u:,}" + (f" ({m:.0f})" if m is not None else ""))
+                   f"{u:,}" + (f" ({m:.0f})" if m is not None else "")
+                   + (f", {w:.1f} min wall" if w is not None else ""))
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)
 
@@ -116,7 +143,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   thresholds = [float(t) for t in _THRESHOLDS.value]
-  rows = [summarize(n, w, thresholds)
+  rows = [summarize(n, w, thresholds, _WALL.value)
           for n, w in parse_runs(_RUNS.value).items()]
   print(to_markdown(rows, thresholds))
   if _PLOT.value:

@@ -66,6 +66,25 @@ class LongRunsTest(absltest.TestCase):
     long_runs.plot(out, [row])
     self.assertGreater(os.path.getsize(out), 1000)
 
+  def test_wall_minutes_of_each_validation_from_the_events(self):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    root = self.create_tempdir().full_path
+    path = _workdir(root, "a", [0.5, 0.2])
+    writer = tf.summary.create_file_writer(os.path.join(path, "tensorboard"))
+    with writer.as_default():
+      tf.summary.text("config", "{}", step=0)
+      for update, error in ((100, 0.5), (200, 0.2)):
+        tf.summary.scalar("epoch/val_error", error, step=update)
+        tf.summary.scalar("epoch/loss", 1.0, step=update)
+    writer.close()
+    minutes = long_runs.wall_minutes(path)
+    self.assertEqual(sorted(minutes), [100, 200])
+    self.assertGreaterEqual(minutes[200], minutes[100])
+    self.assertGreaterEqual(minutes[100], 0.0)
+    row = long_runs.summarize("a", path, [0.3], wall=True)
+    self.assertEqual(row["wall_minutes_to"][0.3], minutes[200])
+    self.assertIn("min wall", long_runs.to_markdown([row], [0.3]))
+
   def test_bad_run_spec_names_it(self):
     with self.assertRaisesRegex(Exception, "'x' is not NAME=WORKDIR"):
       long_runs.parse_runs(["x"])
