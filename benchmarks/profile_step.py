@@ -22,7 +22,6 @@ configs profiled alike, and measure step times with `benchmarks.throughput`.
 
 import collections
 import glob
-import json
 import os
 import re
 import statistics
@@ -143,11 +142,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   logdir = _LOGDIR.value or tempfile.mkdtemp(prefix="wsram_profile_")
-  line = json.dumps(profile(_CONFIG.value, _STEPS.value, logdir))
-  print(line, flush=True)
-  if _OUTPUT.value:
-    with open(_OUTPUT.value, "a") as f:
-      f.write(line + "\n")
+  throughput.emit(profile(_CONFIG.value, _STEPS.value, logdir),
+                  _OUTPUT.value)
 
 
 if __name__ == "__main__":

@@ -291,6 +291,15 @@ def run(config, measures: Sequence[str] = MEASURES,
       yield out
 
 
+def emit(record: dict, output: Optional[str] = None) -> None:
+  """Prints the record as one JSON line, and appends it to `output`."""
+  line = json.dumps(record)
+  print(line, flush=True)
+  if output:
+    with open(output, "a") as f:
+      f.write(line + "\n")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -300,11 +309,7 @@ def main(argv):
       [int(k) for k in _STEPS_PER_EXECUTION.value],
       [int(s) for s in _GLIMPSE_SIDES.value], _REPEATS.value, _WARMUP.value,
       _MIN_TIME.value):
-    line = json.dumps(record)
-    print(line, flush=True)
-    if _OUTPUT.value:
-      with open(_OUTPUT.value, "a") as f:
-        f.write(line + "\n")
+    emit(record, _OUTPUT.value)
 
 
 if __name__ == "__main__":

@@ -101,10 +101,16 @@ def _long(c: ml_collections.ConfigDict) -> None:
   # grid); 5e-4 with the decay beat a 1.5e-3 peak (benchmarks/RESULTS.md).
   c.train.learning_rate = 5e-4
   c.train.inference_learning_rate = 5e-4
+  _decay_and_best(c)  # Validation every 2,000 updates: 20 curve points.
+
+
+def _decay_and_best(c: ml_collections.ConfigDict) -> None:
+  """The long runs' schedule rule: 1,000 warm-up updates, cosine decay to
+  1% of the peak, validation (5,000 canvases x M) and a backup every 2,000
+  updates, the best validation's weights tested and exported."""
   c.train.lr_schedule = "cosine"
   c.train.warmup_steps = 1000
   c.train.final_lr_fraction = 0.01
-  # Validation (5,000 canvases x M) every 2,000 updates: 20 curve points.
   c.train.steps_per_epoch = 2000
   c.train.checkpoint_every_steps = 2000
   c.eval.weights = "best"
@@ -158,14 +164,8 @@ def _cluttered100_long(c: ml_collections.ConfigDict) -> None:
   # 10 px on the 100 px canvas: at 0.1 (5 px) the policy found the digit
   # later on both seeds of the paired 5,000-update exploration.
   c.model.location_std = 0.2
-  c.train.num_train_steps = 60000  # About 1.8 CPU-hours for WS-RAM+q+c.
-  c.train.lr_schedule = "cosine"
-  c.train.warmup_steps = 1000
-  c.train.final_lr_fraction = 0.01
-  # Validation (5,000 canvases x M) every 2,000 updates: 30 curve points.
-  c.train.steps_per_epoch = 2000
-  c.train.checkpoint_every_steps = 2000
-  c.eval.weights = "best"
+  c.train.num_train_steps = 60000  # About 1.5 CPU-hours for WS-RAM+q+c.
+  _decay_and_best(c)  # 30 curve points.
 
 
 def _tiny_data(c: ml_collections.ConfigDict) -> None:
