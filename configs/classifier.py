@@ -86,6 +86,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.model.recurrent_layers = 2
   c.model.glimpse_units = 0  # Units of the what/where layers (0: hidden_size).
   c.model.label_embedding_size = 64  # Embedding of y fed to the inference net.
+  # Hidden units of the inference net (0: hidden_size); it runs at every
+  # glimpse for all B x M rows, so it sets what +q adds to a step's cost.
+  c.model.inference_units = 0
   c.model.location_std = 0.1  # Std of the Gaussian over glimpse centres.
   c.model.learn_location_std = False  # Learn the std (starts at location_std).
 

@@ -68,13 +68,24 @@ class ConstructionTest(parameterized.TestCase, tf.test.TestCase):
     clone = wsram_tf.GlimpseClassifier.from_config(model.get_config())
     self.assertEqual(clone.get_config(), model.get_config())
 
+  @parameterized.parameters((0, 16), (8, 8))
+  def test_inference_units_size_the_inference_networks_hidden_layer(
+      self, inference_units, width):
+    model = wsram_tf.GlimpseClassifier(**SMALL,
+                                       inference_units=inference_units)
+    model.build((None, 32, 32, 1))
+    self.assertEqual(model.inference.hidden.kernel.shape[-1], width)
+    clone = wsram_tf.GlimpseClassifier.from_config(model.get_config())
+    self.assertEqual(clone.inference_units, inference_units)
+
   @parameterized.parameters(
       ({"num_glimpses": 0}, "num_glimpses=0"),
       ({"recurrent_layers": 3}, "recurrent_layers"),
       ({"num_samples": 0}, "num_samples"),
       ({"seed": -1}, "seed"),
       ({"variant": "wsramqc"}, "unknown variant 'wsramqc'"),
-      ({"location_std": 0.0}, "location_std"))
+      ({"location_std": 0.0}, "location_std"),
+      ({"inference_units": -1}, "inference_units=-1"))
   def test_bad_arguments_name_the_argument(self, overrides, pattern):
     with self.assertRaisesRegex(ValueError, pattern):
       wsram_tf.GlimpseClassifier(**{**SMALL, **overrides})

@@ -73,6 +73,9 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
       actions, layer 1 -> class); 1, the RAM of Mnih et al. 2014.
     glimpse_units: units of the what/where layers (0: hidden_size).
     label_embedding_size: embedding of y fed to the inference network.
+    inference_units: units of the inference network's hidden layer
+      (0: hidden_size). It runs at every glimpse for all B x M rows, so its
+      width is most of what +q adds to a train step.
     location_std: std of the Gaussian over glimpse centres ([-1, 1] units).
     learn_location_std: learn that std (it starts at location_std).
     num_samples: M, action sequences per example in training.
@@ -100,6 +103,7 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
                scale_factors=(1, 2, 4), context_size: int = 12,
                hidden_size: int = 256, recurrent_layers: int = 2,
                glimpse_units: int = 0, label_embedding_size: int = 64,
+               inference_units: int = 0,
                location_std: float = 0.1, learn_location_std: bool = False,
                num_samples: int = 5, temperature: float = 1.0,
                coverage_weight: float = 0.0, entropy_weight: float = 0.0,
@@ -118,6 +122,7 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
                     recurrent_layers=recurrent_layers,
                     glimpse_units=glimpse_units,
                     label_embedding_size=label_embedding_size,
+                    inference_units=inference_units,
                     location_std=location_std)
     self.num_classes = int(num_classes)
     self.num_glimpses = int(num_glimpses)
@@ -128,6 +133,7 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
     self.recurrent_layers = int(recurrent_layers)
     self.glimpse_units = int(glimpse_units)
     self.label_embedding_size = int(label_embedding_size)
+    self.inference_units = int(inference_units)
     self.location_std = float(location_std)
     self.learn_location_std = bool(learn_location_std)
     self.num_scales = len(self.scale_factors)
@@ -148,7 +154,8 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
     self.action_head = distributions.ActionHead(
         self.num_scales, location_std, learn_location_std, name="action")
     self.class_head = keras.layers.Dense(num_classes, name="classifier")
-    self.add_estimator_layers(hidden_size, num_classes, label_embedding_size,
+    self.add_estimator_layers(self.inference_units or hidden_size,
+                              num_classes, label_embedding_size,
                               self.num_scales, location_std,
                               learn_location_std)
     self.prior_train_error = bool(prior_train_error)
@@ -190,6 +197,7 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
             "recurrent_layers": self.recurrent_layers,
             "glimpse_units": self.glimpse_units,
             "label_embedding_size": self.label_embedding_size,
+            "inference_units": self.inference_units,
             "location_std": self.location_std,
             "learn_location_std": self.learn_location_std,
             "prior_train_error": self.prior_train_error,
@@ -508,12 +516,14 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
 
 def check_arguments(num_classes, num_glimpses, patch_size, scale_factors,
                     context_size, hidden_size, recurrent_layers, glimpse_units,
-                    label_embedding_size, location_std) -> None:
+                    label_embedding_size, location_std,
+                    inference_units=0) -> None:
   """Raises ValueError naming the first classifier argument that cannot run."""
   ints = {"num_classes": (num_classes, 1), "num_glimpses": (num_glimpses, 1),
           "patch_size": (patch_size, 1), "context_size": (context_size, 1),
           "hidden_size": (hidden_size, 1), "glimpse_units": (glimpse_units, 0),
-          "label_embedding_size": (label_embedding_size, 1)}
+          "label_embedding_size": (label_embedding_size, 1),
+          "inference_units": (inference_units, 0)}
   for name, (value, low) in ints.items():
     if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
         or value < low):
