@@ -37,6 +37,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from typing import Callable, Iterator, List, NamedTuple, Optional, Sequence
 
@@ -304,12 +305,15 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   xla_modes = {"both": (True, False), "on": (True,), "off": (False,)}
+  # The --config.<field>=value overrides, so a line says what it timed.
+  overrides = [a[len("--config."):] for a in sys.argv[1:]
+               if a.startswith("--config.")]
   for record in run(
       _CONFIG.value, _MEASURES.value, xla_modes[_XLA.value],
       [int(k) for k in _STEPS_PER_EXECUTION.value],
       [int(s) for s in _GLIMPSE_SIDES.value], _REPEATS.value, _WARMUP.value,
       _MIN_TIME.value):
-    emit(record, _OUTPUT.value)
+    emit({**record, "overrides": overrides}, _OUTPUT.value)
 
 
 if __name__ == "__main__":

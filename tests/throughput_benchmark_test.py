@@ -6,6 +6,9 @@ positive, finite numbers. The input pipeline runs on tiny random digits.
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +18,7 @@ from wsram_tf.configs import mnist as mnist_config
 from wsram_tf.pipelines import mnist
 from wsram_tf.pipelines import mnist_source
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMON_KEYS = ("measure", "xla", "config", "batch", "M", "glimpses",
                "tf_version", "cpu_count")
 
@@ -61,6 +65,19 @@ class ThroughputBenchmarkTest(tf.test.TestCase):
         self.assertTrue(_positive_finite(record["images_per_s"]))
     self.assertEqual(records[0]["steps_per_execution"], 2)
     self.assertTrue(_positive_finite(records[-1]["over_train_step"]))
+
+  def test_the_command_line_records_its_config_overrides(self):
+    output = os.path.join(self.get_temp_dir(), "lines.jsonl")
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.throughput",
+         "--config=configs/mnist.py:ram28,tiny", "--measures=glimpse",
+         "--glimpse_sides=30", "--xla=off", "--repeats=1", "--warmup=1",
+         "--min_time=0.01", "--config.model.hidden_size=8",
+         f"--output={output}"],
+        check=True, capture_output=True, cwd=ROOT)
+    with open(output) as f:
+      record = json.loads(f.readline())
+    self.assertEqual(record["overrides"], ["model.hidden_size=8"])
 
   def test_unknown_measure_raises(self):
     config = mnist_config.get_config("ram28,tiny")

@@ -58,7 +58,8 @@ def model_arguments(config, num_classes: Optional[int] = None) -> dict:
       context_size=m.context_size, hidden_size=m.hidden_size,
       recurrent_layers=m.recurrent_layers, glimpse_units=m.glimpse_units,
       label_embedding_size=m.label_embedding_size,
-      inference_units=m.get("inference_units", _DEFAULTS["inference_units"]),
+      # Runs stored before this field existed had q as wide as hidden_size.
+      inference_units=m.get("inference_units", 0),
       location_std=m.location_std, learn_location_std=m.learn_location_std,
       num_samples=o.num_samples, temperature=o.temperature,
       coverage_weight=o.coverage_weight, entropy_weight=o.entropy_weight,
