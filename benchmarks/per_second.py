@@ -11,6 +11,15 @@ its chosen rate) is put on a time axis, updates x cost, and the paired
 comparisons of summarize_runs are redone per second: the area under the
 validation-error curve over seconds, and the seconds to `--threshold`.
 Writes DIR/figure2_seconds.png and DIR/per_second.md (DIR defaults to OUT).
+
+A model change under the same protocol (a second grid, e.g. a narrower
+inference network), paired by seed with the first, per update and per second:
+
+  python -m benchmarks.per_second --grid=NEW --step_ms=wsram_qc=26.0 \
+      --against=OLD --against_step_ms=wsram_qc=33.2 --per_second_out=DIR
+
+compares each run of NEW at its chosen setting with the same run of OLD at
+its own, and writes DIR/against.md.
 """
 
 import math
@@ -32,6 +41,11 @@ _GRID = summarize_runs._GRID  # pylint: disable=protected-access
 _STEP_MS = flags.DEFINE_list("step_ms", None, "RUN=MS pairs.")
 _OUT = flags.DEFINE_string("per_second_out", None,
                            "Output folder (default: --grid).")
+_AGAINST = flags.DEFINE_string(
+    "against", None, "Another grid of the same protocol: compare each run of "
+    "--grid with the same run there (writes against.md).")
+_AGAINST_STEP_MS = flags.DEFINE_list("against_step_ms", None,
+                                     "RUN=MS pairs of --against's runs.")
 _THRESHOLD = flags.DEFINE_float("threshold", summarize_runs.COMPARE_THRESHOLD,
                                 "Validation error of the time-to comparison.")
 
@@ -149,10 +163,64 @@ def run(grid: str, costs: Dict[str, float], out: str,
   return comparisons
 
 
+def _chosen_runs(grid: str) -> dict:
+  """run -> {seed: Run} of each run at its chosen setting in `grid`."""
+  chosen = summarize_runs.summarize_grid(grid)["chosen"]
+  table = fig2_grid.by_setting(fig2_grid.scan(grid))
+  return {name: table[name][c["setting"]] for name, c in chosen.items()}
+
+
+def run_against(grid: str, costs: Dict[str, float], against: str,
+                against_costs: Dict[str, float], out: str,
+                threshold: float) -> list:
+  """Each run of `grid` (candidate) against the same run of `against`
+  (reference), paired by seed: summarize_runs.compare per update, and
+  per_second with each side's own cost. Writes out/against.md."""
+  new, old = _chosen_runs(grid), _chosen_runs(against)
+  comparisons = []
+  for name in sorted(set(new) & set(old) & set(costs) & set(against_costs)):
+    c = summarize_runs.compare(new[name], old[name], threshold)
+    comparisons.append({"run": name, "per_update": c, "per_second":
+                        per_second(c, costs[name], against_costs[name])})
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "against.md"), "w") as f:
+    f.write(against_markdown(comparisons, threshold))
+  return comparisons
+
+
+def against_markdown(comparisons: Sequence[dict], threshold: float) -> str:
+  pct = f"{100 * threshold:g}%"
+  out = ["| run: new vs old | ms/update | seeds | area per update: new lower "
+         f"on (sign p) | updates to {pct}: median difference | area per "
+         f"second: new lower on (sign p) | seconds to {pct}: median "
+         "difference |", "|" + "---|" * 7]
+  for c in comparisons:
+    u, p = c["per_update"], c["per_second"]
+    n = len(p["seeds"])
+    lower = lambda d: sum(x < 0 for x in d["differences"])  # pylint: disable=unnecessary-lambda-assignment
+    out.append(
+        f"| {c['run']} | {p['step_ms'][0]:.1f} / {p['step_ms'][1]:.1f} | "
+        f"{n} | {lower(u['area'])} of {n} "
+        f"({u['area']['sign_test']['p_value']:.3g}) | "
+        f"{u['updates_to']['median_difference']:+,.0f} | "
+        f"{lower(p['area'])} of {n} "
+        f"({p['area']['sign_test']['p_value']:.3g}) | "
+        f"{p['seconds_to_threshold']['median_difference']:+.0f} s |")
+  return "\n".join(out) + "\n"
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   out = _OUT.value or _GRID.value
+  if _AGAINST.value:
+    if not _AGAINST_STEP_MS.value:
+      raise app.UsageError("--against needs --against_step_ms.")
+    run_against(_GRID.value, parse_step_ms(_STEP_MS.value), _AGAINST.value,
+                parse_step_ms(_AGAINST_STEP_MS.value), out, _THRESHOLD.value)
+    with open(os.path.join(out, "against.md")) as f:
+      print(f.read())
+    return
   run(_GRID.value, parse_step_ms(_STEP_MS.value), out, _THRESHOLD.value)
   with open(os.path.join(out, "per_second.md")) as f:
     print(f.read())

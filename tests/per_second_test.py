@@ -53,6 +53,23 @@ class PerSecondTest(absltest.TestCase):
     with open(os.path.join(out, "per_second.md")) as f:
       self.assertIn("wsram_qc vs var_c | 12.0 / 10.0 | 3 |", f.read())
 
+  def test_a_model_change_is_compared_with_the_same_run_of_another_grid(self):
+    old = self._grid()
+    new = self.create_tempdir().full_path
+    # The change learns slower per update (10% at 1,500 instead of 1,000)
+    # but its update costs half: ahead per second, behind per update.
+    for seed in range(3):
+      fig2_grid_data.write_run(new, "wsram_qc", 3e-4, seed,
+                               [0.4, 0.2, 0.1, 0.08, 0.07, 0.06],
+                               test_error=0.06, eta_factor=3.0)
+    (c,) = per_second.run_against(new, {"wsram_qc": 5.0}, old,
+                                  {"wsram_qc": 10.0, "var_c": 10.0}, new, 0.1)
+    self.assertEqual(c["run"], "wsram_qc")
+    self.assertEqual(c["per_update"]["updates_to"]["median_difference"], 500)
+    self.assertEqual(c["per_second"]["seconds_to"], [(7.5, 10.0)] * 3)
+    with open(os.path.join(new, "against.md")) as f:
+      self.assertIn("| wsram_qc | 5.0 / 10.0 | 3 | 0 of 3", f.read())
+
   def test_bad_costs_name_the_pair(self):
     with self.assertRaisesRegex(app.UsageError, "'var_c=x' is not RUN=MS"):
       per_second.parse_step_ms(["var_c=x"])
