@@ -36,10 +36,11 @@ class MnistConfigTest(parameterized.TestCase, tf.test.TestCase):
     self.assertEqual(config.objective.num_samples, 5)
     self.assertEqual(config.eval.num_samples, 5)
 
-  def test_fast_recipe_is_the_long_one_at_m3(self):
+  def test_fast_recipe_is_the_long_one_shortened(self):
     fast = mnist_configs.get_config("wsram_qc_fast")
     long = mnist_configs.get_config("wsram_qc_long")
-    self.assertEqual(fast.objective.num_samples, 3)
+    # M = 3 was not robust across seeds (benchmarks/RESULTS.md).
+    self.assertEqual(fast.objective.to_dict(), long.objective.to_dict())
     self.assertEqual(fast.eval.num_samples, 5)  # Tested as every preset.
     self.assertLess(fast.train.num_train_steps, long.train.num_train_steps)
     self.assertEqual(fast.train.learning_rate, long.train.learning_rate)
