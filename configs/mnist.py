@@ -117,8 +117,8 @@ def _decay_and_best(c: ml_collections.ConfigDict) -> None:
 
 
 def _fast(c: ml_collections.ConfigDict) -> None:
-  """The long recipe for a 2-core machine and a wall clock (issue 20): 1.80%
-  and 1.81% test error (seeds 0, 1) in 9 minutes on two cores
+  """The long recipe for a 2-core machine and a wall clock (issue 20): 1.80%,
+  1.81% and 1.86% test error (seeds 0-2), 9 minutes on two cores
   (benchmarks/RESULTS.md)."""
   _long(c)
   # 30,000 updates instead of 40,000, at the long recipe's M = 5: M = 3
