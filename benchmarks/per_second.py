@@ -118,6 +118,11 @@ def plot(path: str, table, chosen, costs: Dict[str, float],
   plt.close(fig)
 
 
+def _lower_on(test: dict) -> int:
+  """Seeds on which the candidate's side of a paired test is lower."""
+  return sum(d < 0 for d in test["differences"])
+
+
 def to_markdown(comparisons: Sequence[dict], threshold: float) -> str:
   out = ["| candidate vs reference | ms/update | seeds | area per second: "
          "candidate lower on | sign p | Wilcoxon p | seconds to "
@@ -130,11 +135,11 @@ def to_markdown(comparisons: Sequence[dict], threshold: float) -> str:
     out.append(
         f"| {c['candidate']} vs {c['reference']} | "
         f"{p['step_ms'][0]:.1f} / {p['step_ms'][1]:.1f} | {n} | "
-        f"{sum(d < 0 for d in area['differences'])} of {n} | "
+        f"{_lower_on(area)} of {n} | "
         f"{area['sign_test']['p_value']:.3g} | "
         f"{area['wilcoxon']['p_value']:.3g} | "
         f"{reach['median_difference']:+.0f} s | "
-        f"{sum(d < 0 for d in reach['differences'])} of {n} | "
+        f"{_lower_on(reach)} of {n} | "
         f"{reach['sign_test']['p_value']:.3g} | "
         f"{reach['wilcoxon']['p_value']:.3g} |")
   return "\n".join(out) + "\n"
@@ -197,13 +202,12 @@ def against_markdown(comparisons: Sequence[dict], threshold: float) -> str:
   for c in comparisons:
     u, p = c["per_update"], c["per_second"]
     n = len(p["seeds"])
-    lower = lambda d: sum(x < 0 for x in d["differences"])  # pylint: disable=unnecessary-lambda-assignment
     out.append(
         f"| {c['run']} | {p['step_ms'][0]:.1f} / {p['step_ms'][1]:.1f} | "
-        f"{n} | {lower(u['area'])} of {n} "
+        f"{n} | {_lower_on(u['area'])} of {n} "
         f"({u['area']['sign_test']['p_value']:.3g}) | "
         f"{u['updates_to']['median_difference']:+,.0f} | "
-        f"{lower(p['area'])} of {n} "
+        f"{_lower_on(p['area'])} of {n} "
         f"({p['area']['sign_test']['p_value']:.3g}) | "
         f"{p['seconds_to_threshold']['median_difference']:+.0f} s |")
   return "\n".join(out) + "\n"

@@ -516,8 +516,8 @@ class GlimpseClassifier(wake_sleep_model.WakeSleepModel):
 
 def check_arguments(num_classes, num_glimpses, patch_size, scale_factors,
                     context_size, hidden_size, recurrent_layers, glimpse_units,
-                    label_embedding_size, location_std,
-                    inference_units=0) -> None:
+                    label_embedding_size, inference_units,
+                    location_std) -> None:
   """Raises ValueError naming the first classifier argument that cannot run."""
   ints = {"num_classes": (num_classes, 1), "num_glimpses": (num_glimpses, 1),
           "patch_size": (patch_size, 1), "context_size": (context_size, 1),
