@@ -3,7 +3,9 @@
 - `check_stored_config`: a re-run compares its config with the stored
   config.json (reading only) and refuses any change outside
   `SAFE_TO_CHANGE`, naming each field old -> new (more updates only with
-  a constant learning rate: a schedule spans num_train_steps).
+  a constant learning rate: a schedule spans num_train_steps). A field the
+  stored config predates counts as the value that version used
+  (`IMPLIED_WHEN_ABSENT`), else as today's default.
 - `locked`: one run at a time; the second fails at once naming the holder.
 - `trim_csv`: a resumed run drops log rows beyond the restored step (and a
   torn last line), so every row is present exactly once.
@@ -40,6 +42,11 @@ SAFE_TO_CHANGE = frozenset({
 SAFE_SECTIONS = ("eval.",)  # Every eval.* field.
 LOCK_FILE = "run.lock"
 ABSENT = "<absent>"
+# Fields added since runs were stored whose value, in a config.json written
+# before they existed, is not their default today: such a run used this.
+IMPLIED_WHEN_ABSENT = {
+    "model.inference_units": 0,  # The inference net was hidden_size wide.
+}
 
 
 class WorkdirError(RuntimeError):
@@ -64,6 +71,20 @@ def config_changes(old: dict, new: dict) -> dict:
   return {k: (old.get(k, ABSENT), new.get(k, ABSENT))
           for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
           or (k in old) != (k in new)}
+
+
+def with_implied_fields(stored: dict) -> dict:
+  """`stored` (a config.json) with each `IMPLIED_WHEN_ABSENT` field it lacks
+  set to the value it implies, for the sections it has."""
+  stored = json.loads(json.dumps(stored))  # A copy, nested sections too.
+  for field, value in IMPLIED_WHEN_ABSENT.items():
+    *sections, name = field.split(".")
+    section = stored
+    for key in sections:
+      section = section.get(key) if isinstance(section, dict) else None
+    if isinstance(section, dict):
+      section.setdefault(name, value)
+  return stored
 
 
 def _safe(field: str, old, new, schedule: str = "constant") -> bool:
@@ -92,7 +113,7 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
   except (OSError, ValueError) as e:
     raise WorkdirError(f"Cannot read the stored config {path}: {e}. Restore "
                        "it or use another --workdir.") from e
-  changes = config_changes(old, new)
+  changes = config_changes(with_implied_fields(old), new)
   if changes.get("task", (None,))[0] == ABSENT:
     # Written before `task` existed: the task it ran is implied by its data.
     changes["task"] = (tasks.task_of(old), changes["task"][1])
@@ -116,13 +137,24 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
                   else "")  # A schedule spans the steps: never safe then.
     raise WorkdirError(
         f"{workdir} holds a run of another config ({path}); these changes "
-        f"alter the model or the data: {listed}. Use another --workdir (safe "
-        f"to change: {more_steps}eval.*, logging, checkpoint, profile, export "
-        "and strategy settings, data paths; see README).")
+        f"alter the model or the data: {listed}. To resume that run, give "
+        f"it its stored values back{_restoring_flags(unsafe)}; else use "
+        "another --workdir "
+        f"(safe to change: {more_steps}eval.*, logging, checkpoint, profile, "
+        "export and strategy settings, data paths; see README).")
   if changes:
     logging.info("Re-run of %s with changed settings: %s", workdir,
                  {k: f"{o!r} -> {n!r}" for k, (o, n) in changes.items()})
   return changes
+
+
+def _restoring_flags(unsafe: dict) -> str:
+  """' (--config.f=old ...)' for the scalar fields, which a flag can set."""
+  flags = [f"--config.{k}={o}" for k, (o, _) in unsafe.items()
+           if k != "task" and isinstance(o, (bool, int, float))]
+  flags += [f"--config.{k}='{o}'" for k, (o, _) in unsafe.items()
+            if k != "task" and isinstance(o, str)]
+  return f" ({' '.join(flags)})" if flags else ""
 
 
 def _holder(path: str) -> str:
