@@ -19,13 +19,15 @@ inference network), paired by seed with the first, per update and per second:
       --against=OLD --against_step_ms=wsram_qc=33.2 --per_second_out=DIR
 
 compares each run of NEW at its chosen setting with the same run of OLD at
-its own, and writes DIR/against.md.
+its own (or the pairs `--against_pairs=wsram_qc:var_c,...` names), on the
+validation curve, per update and per second, and on the test error, and
+writes DIR/against.md.
 """
 
 import math
 import os
 import statistics
-from typing import Dict, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -46,6 +48,9 @@ _AGAINST = flags.DEFINE_string(
     "--grid with the same run there (writes against.md).")
 _AGAINST_STEP_MS = flags.DEFINE_list("against_step_ms", None,
                                      "RUN=MS pairs of --against's runs.")
+_AGAINST_PAIRS = flags.DEFINE_list(
+    "against_pairs", None, "NEW:OLD run names to compare (default: each run "
+    "with its namesake), e.g. wsram_qc:var_c.")
 _THRESHOLD = flags.DEFINE_float("threshold", summarize_runs.COMPARE_THRESHOLD,
                                 "Validation error of the time-to comparison.")
 
@@ -61,6 +66,20 @@ def parse_step_ms(specs: Sequence[str]) -> Dict[str, float]:
     if not costs[name] > 0:
       raise app.UsageError(f"--step_ms: {spec!r}: the cost must be > 0.")
   return costs
+
+
+def parse_pairs(specs: Optional[Sequence[str]]
+                ) -> Optional[List[Tuple[str, str]]]:
+  """["wsram_qc:var_c", ...] -> [("wsram_qc", "var_c"), ...]."""
+  if not specs:
+    return None
+  pairs = []
+  for spec in specs:
+    new, sep, old = spec.partition(":")
+    if not sep or not new or not old:
+      raise app.UsageError(f"--against_pairs: {spec!r} is not NEW:OLD.")
+    pairs.append((new, old))
+  return pairs
 
 
 def per_second(comparison: dict, ms_a: float, ms_b: float) -> dict:
@@ -177,16 +196,30 @@ def _chosen_runs(grid: str) -> dict:
 
 def run_against(grid: str, costs: Dict[str, float], against: str,
                 against_costs: Dict[str, float], out: str,
-                threshold: float) -> list:
+                threshold: float,
+                pairs: Optional[Sequence[Tuple[str, str]]] = None) -> list:
   """Each run of `grid` (candidate) against the same run of `against`
-  (reference), paired by seed: summarize_runs.compare per update, and
-  per_second with each side's own cost. Writes out/against.md."""
+  (reference), or the (candidate, reference) `pairs` of run names, paired
+  by seed: summarize_runs.compare per update, and per_second with each
+  side's own cost. Writes out/against.md."""
   new, old = _chosen_runs(grid), _chosen_runs(against)
+  if pairs is None:
+    pairs = [(n, n) for n in sorted(set(new) & set(old) & set(costs)
+                                    & set(against_costs))]
+  for a, b in pairs:
+    if a not in new or a not in costs:
+      raise app.UsageError(f"{a!r}: no chosen run in {grid} or no cost in "
+                           "--step_ms.")
+    if b not in old or b not in against_costs:
+      raise app.UsageError(f"{b!r}: no chosen run in {against} or no cost "
+                           "in --against_step_ms.")
   comparisons = []
-  for name in sorted(set(new) & set(old) & set(costs) & set(against_costs)):
-    c = summarize_runs.compare(new[name], old[name], threshold)
-    comparisons.append({"run": name, "per_update": c, "per_second":
-                        per_second(c, costs[name], against_costs[name])})
+  for a, b in pairs:
+    c = summarize_runs.compare(new[a], old[b], threshold)
+    comparisons.append({"run": a if a == b else f"{a} vs {b}",
+                        "per_update": c,
+                        "per_second": per_second(c, costs[a],
+                                                 against_costs[b])})
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "against.md"), "w") as f:
     f.write(against_markdown(comparisons, threshold))
@@ -198,7 +231,8 @@ def against_markdown(comparisons: Sequence[dict], threshold: float) -> str:
   out = ["| run: new vs old | ms/update | seeds | area per update: new lower "
          f"on (sign p) | updates to {pct}: median difference | area per "
          f"second: new lower on (sign p) | seconds to {pct}: median "
-         "difference |", "|" + "---|" * 7]
+         "difference | test error: new lower on (sign p) | test error: mean "
+         "difference |", "|" + "---|" * 9]
   for c in comparisons:
     u, p = c["per_update"], c["per_second"]
     n = len(p["seeds"])
@@ -209,7 +243,10 @@ def against_markdown(comparisons: Sequence[dict], threshold: float) -> str:
         f"{u['updates_to']['median_difference']:+,.0f} | "
         f"{_lower_on(p['area'])} of {n} "
         f"({p['area']['sign_test']['p_value']:.3g}) | "
-        f"{p['seconds_to_threshold']['median_difference']:+.0f} s |")
+        f"{p['seconds_to_threshold']['median_difference']:+.0f} s | "
+        f"{_lower_on(u['test_error'])} of {len(u['test_error']['differences'])}"
+        f" ({u['test_error']['sign_test']['p_value']:.3g}) | "
+        f"{100 * u['test_error']['mean_difference']:+.2f} points |")
   return "\n".join(out) + "\n"
 
 
@@ -221,7 +258,8 @@ def main(argv):
     if not _AGAINST_STEP_MS.value:
       raise app.UsageError("--against needs --against_step_ms.")
     run_against(_GRID.value, parse_step_ms(_STEP_MS.value), _AGAINST.value,
-                parse_step_ms(_AGAINST_STEP_MS.value), out, _THRESHOLD.value)
+                parse_step_ms(_AGAINST_STEP_MS.value), out, _THRESHOLD.value,
+                parse_pairs(_AGAINST_PAIRS.value))
     with open(os.path.join(out, "against.md")) as f:
       print(f.read())
     return

@@ -249,8 +249,12 @@ def compare(a: Dict[int, fig2_grid.Run], b: Dict[int, fig2_grid.Run],
         "updates_to": [reach_a, reach_b],
         "updates_to_censored": [censor if reach_a is None else reach_a,
                                 censor if reach_b is None else reach_b],
+        "test_error": [a[s].results.get("test_error", math.nan),
+                       b[s].results.get("test_error", math.nan)],
         "span": [ua[0], ua[-1]]})
   area_diff = [r["area"][0] - r["area"][1] for r in rows]
+  test_diff = [r["test_error"][0] - r["test_error"][1] for r in rows
+               if all(math.isfinite(e) for e in r["test_error"])]
   reach_diff = [r["updates_to_censored"][0] - r["updates_to_censored"][1]
                 for r in rows]
   return {"seeds": [r["seed"] for r in rows], "n_pairs": len(rows),
@@ -264,7 +268,10 @@ def compare(a: Dict[int, fig2_grid.Run], b: Dict[int, fig2_grid.Run],
                              differences=reach_diff,
                              median_difference=(
                                  statistics.median(reach_diff)
-                                 if reach_diff else math.nan))}
+                                 if reach_diff else math.nan)),
+          "test_error": dict(_paired_tests(test_diff), differences=test_diff,
+                             mean_difference=(statistics.fmean(test_diff)
+                                              if test_diff else math.nan))}
 
 
 def missing_report(table, chosen) -> List[str]:
@@ -424,19 +431,25 @@ def to_markdown(s: dict) -> str:
     out += [f"### {a} ({c['candidate_setting']}) vs {b} "
             f"({c['reference_setting']})", "",
             f"| seed | area {a} | area {b} | updates to {t:.0%} {a} | "
-            f"updates to {t:.0%} {b} |", "|---|---|---|---|---|"]
+            f"updates to {t:.0%} {b} | test error {a} | test error {b} |",
+            "|---|---|---|---|---|---|---|"]
     for r in c["per_seed"]:
       out.append(f"| {r['seed']} | {r['area'][0]:.3f} | {r['area'][1]:.3f} | "
                  f"{_updates(r['updates_to'][0])} | "
-                 f"{_updates(r['updates_to'][1])} |")
+                 f"{_updates(r['updates_to'][1])} | "
+                 f"{_pct(r['test_error'][0])} | {_pct(r['test_error'][1])} |")
     out.append("")
     for key, what in (("area", "area under the validation-error curve"),
-                      ("updates_to", f"updates to {t:.0%} validation error")):
+                      ("updates_to", f"updates to {t:.0%} validation error"),
+                      ("test_error", "test error")):
       v = c[key]
       sign, wil = v["sign_test"], v["wilcoxon"]
       if key == "area":
         lead = f"mean difference {v['mean_difference']:+.3f}" if c[
             "n_pairs"] else "no pairs"
+      elif key == "test_error":
+        lead = (f"mean difference {100 * v['mean_difference']:+.2f} points"
+                if v["differences"] else "no pairs")
       else:
         lead = (f"median difference {v['median_difference']:+,.0f} updates"
                 if c["n_pairs"] else "no pairs")

@@ -68,7 +68,41 @@ class PerSecondTest(absltest.TestCase):
     self.assertEqual(c["per_update"]["updates_to"]["median_difference"], 500)
     self.assertEqual(c["per_second"]["seconds_to"], [(7.5, 10.0)] * 3)
     with open(os.path.join(new, "against.md")) as f:
-      self.assertIn("| wsram_qc | 5.0 / 10.0 | 3 | 0 of 3", f.read())
+      table = f.read()
+    self.assertIn("| wsram_qc | 5.0 / 10.0 | 3 | 0 of 3", table)
+    # Its test error: 0.06 against 0.05 on every seed.
+    self.assertIn("| 0 of 3 (0.25) | +1.00 points |", table)
+
+  def test_named_pairs_compare_different_runs_across_grids(self):
+    old = self._grid()
+    new = self.create_tempdir().full_path
+    for seed in range(3):  # Test error 0.05 against VAR+c's 0.06.
+      fig2_grid_data.write_run(new, "wsram_qc", 3e-4, seed,
+                               [0.4, 0.2, 0.1, 0.08, 0.07, 0.06],
+                               test_error=0.05, eta_factor=3.0)
+    pairs = per_second.parse_pairs(["wsram_qc:var_c", "wsram_qc:wsram_qc"])
+    to_var_c, to_itself = per_second.run_against(
+        new, {"wsram_qc": 5.0}, old, {"wsram_qc": 10.0, "var_c": 10.0}, new,
+        0.1, pairs)
+    self.assertEqual(to_var_c["run"], "wsram_qc vs var_c")
+    # Both reach 10% at 1,500 updates; the candidate's update costs half.
+    self.assertEqual(to_var_c["per_second"]["seconds_to"], [(7.5, 15.0)] * 3)
+    self.assertAlmostEqual(
+        to_var_c["per_update"]["test_error"]["mean_difference"], -0.01)
+    self.assertEqual(to_itself["per_update"]["test_error"]["differences"],
+                     [0.0] * 3)
+    with open(os.path.join(new, "against.md")) as f:
+      table = f.read()
+    self.assertIn("| wsram_qc vs var_c | 5.0 / 10.0 | 3 |", table)
+    self.assertIn("| 3 of 3 (0.25) | -1.00 points |", table)
+
+  def test_a_pair_without_a_run_or_a_cost_is_named(self):
+    old, new = self._grid(), self._grid()
+    with self.assertRaisesRegex(app.UsageError, "'var': no chosen run"):
+      per_second.run_against(new, {"wsram_qc": 1.0}, old, {"var": 1.0}, new,
+                             0.1, [("wsram_qc", "var")])
+    with self.assertRaisesRegex(app.UsageError, "not NEW:OLD"):
+      per_second.parse_pairs(["wsram_qc"])
 
   def test_bad_costs_name_the_pair(self):
     with self.assertRaisesRegex(app.UsageError, "'var_c=x' is not RUN=MS"):

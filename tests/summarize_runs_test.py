@@ -137,7 +137,11 @@ class GridSummaryTest(absltest.TestCase):
     # Not reached counts as one interval past the budget: 3,500.
     self.assertEqual(c["updates_to"]["differences"],
                      [-1000, -1000, -1000, -1000, -2500])
-    for key in ("area", "updates_to"):
+    # Test error, each side's results.json: final + 0.005 against + 0.01.
+    self.assertAlmostEqual(seed0["test_error"][0], 0.075)
+    self.assertAlmostEqual(seed0["test_error"][1], 0.11)
+    self.assertAlmostEqual(c["test_error"]["mean_difference"], -0.04)
+    for key in ("area", "updates_to", "test_error"):
       self.assertEqual(c[key]["sign_test"]["negative"], 5)
       self.assertEqual(c[key]["sign_test"]["p_value"], 0.0625)
       self.assertEqual(c[key]["wilcoxon"]["p_value"], 0.0625)
