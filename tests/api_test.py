@@ -78,6 +78,15 @@ class ConstructionTest(parameterized.TestCase, tf.test.TestCase):
     clone = wsram_tf.GlimpseClassifier.from_config(model.get_config())
     self.assertEqual(clone.inference_units, inference_units)
 
+  def test_a_config_saved_before_inference_units_means_hidden_size(self):
+    # Guards old .keras files should the default ever change.
+    model = wsram_tf.GlimpseClassifier(**SMALL, inference_units=0)
+    config = model.get_config()
+    del config["inference_units"]  # As .keras files of older versions.
+    clone = wsram_tf.GlimpseClassifier.from_config(config)
+    clone.build((None, 32, 32, 1))
+    self.assertEqual(clone.inference.hidden.kernel.shape[-1], 16)
+
   @parameterized.parameters(
       ({"num_glimpses": 0}, "num_glimpses=0"),
       ({"recurrent_layers": 3}, "recurrent_layers"),
