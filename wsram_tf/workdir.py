@@ -73,20 +73,6 @@ def config_changes(old: dict, new: dict) -> dict:
           or (k in old) != (k in new)}
 
 
-def with_implied_fields(stored: dict) -> dict:
-  """`stored` (a config.json) with each `IMPLIED_WHEN_ABSENT` field it lacks
-  set to the value it implies, for the sections it has."""
-  stored = json.loads(json.dumps(stored))  # A copy, nested sections too.
-  for field, value in IMPLIED_WHEN_ABSENT.items():
-    *sections, name = field.split(".")
-    section = stored
-    for key in sections:
-      section = section.get(key) if isinstance(section, dict) else None
-    if isinstance(section, dict):
-      section.setdefault(name, value)
-  return stored
-
-
 def _safe(field: str, old, new, schedule: str = "constant") -> bool:
   if field == "train.num_train_steps":
     # A schedule spans num_train_steps: more updates would reshape its past.
@@ -113,7 +99,12 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
   except (OSError, ValueError) as e:
     raise WorkdirError(f"Cannot read the stored config {path}: {e}. Restore "
                        "it or use another --workdir.") from e
-  changes = config_changes(with_implied_fields(old), new)
+  changes = config_changes(old, new)
+  for field, implied in IMPLIED_WHEN_ABSENT.items():
+    if changes.get(field, (None,))[0] == ABSENT:
+      changes[field] = (implied, changes[field][1])
+      if implied == changes[field][1]:
+        del changes[field]
   if changes.get("task", (None,))[0] == ABSENT:
     # Written before `task` existed: the task it ran is implied by its data.
     changes["task"] = (tasks.task_of(old), changes["task"][1])
