@@ -42,8 +42,8 @@ SAFE_TO_CHANGE = frozenset({
 SAFE_SECTIONS = ("eval.",)  # Every eval.* field.
 LOCK_FILE = "run.lock"
 ABSENT = "<absent>"
-# Fields added since runs were stored whose value, in a config.json written
-# before they existed, is not their default today: such a run used this.
+# Fields added since runs were stored, with the value a config.json written
+# before them implies: that run used it, whatever the default becomes later.
 IMPLIED_WHEN_ABSENT = {
     "model.inference_units": 0,  # The inference net was hidden_size wide.
 }
