@@ -42,10 +42,12 @@ SAFE_TO_CHANGE = frozenset({
 SAFE_SECTIONS = ("eval.",)  # Every eval.* field.
 LOCK_FILE = "run.lock"
 ABSENT = "<absent>"
-# Fields added since runs were stored, with the value a config.json written
-# before them implies: that run used it, whatever the default becomes later.
+# Fields added since runs were stored -> the value a config.json written
+# before them implies (a function of that config): that run used it,
+# whatever the default becomes later.
 IMPLIED_WHEN_ABSENT = {
-    "model.inference_units": 0,  # The inference net was hidden_size wide.
+    "task": tasks.task_of,  # Implied by the data it ran on.
+    "model.inference_units": lambda old: 0,  # q was hidden_size wide.
 }
 
 
@@ -102,14 +104,9 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
   changes = config_changes(old, new)
   for field, implied in IMPLIED_WHEN_ABSENT.items():
     if changes.get(field, (None,))[0] == ABSENT:
-      changes[field] = (implied, changes[field][1])
-      if implied == changes[field][1]:
+      changes[field] = (implied(old), changes[field][1])
+      if changes[field][0] == changes[field][1]:
         del changes[field]
-  if changes.get("task", (None,))[0] == ABSENT:
-    # Written before `task` existed: the task it ran is implied by its data.
-    changes["task"] = (tasks.task_of(old), changes["task"][1])
-    if changes["task"][0] == changes["task"][1]:
-      del changes["task"]
   # A field only one side has comes from another version of the library (a
   # setting added or retired since the run started), not from this command:
   # resuming a run across an upgrade must stay possible, so name and allow it.
@@ -141,10 +138,9 @@ def check_stored_config(config, workdir: str) -> Optional[dict]:
 
 def _restoring_flags(unsafe: dict) -> str:
   """' (--config.f=old ...)' for the scalar fields, which a flag can set."""
-  flags = [f"--config.{k}={o}" for k, (o, _) in unsafe.items()
-           if k != "task" and isinstance(o, (bool, int, float))]
-  flags += [f"--config.{k}='{o}'" for k, (o, _) in unsafe.items()
-            if k != "task" and isinstance(o, str)]
+  flags = [f"--config.{k}='{o}'" if isinstance(o, str) else f"--config.{k}={o}"
+           for k, (o, _) in unsafe.items()
+           if k != "task" and isinstance(o, (bool, int, float, str))]
   return f" ({' '.join(flags)})" if flags else ""
 
 
