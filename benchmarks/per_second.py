@@ -24,9 +24,7 @@ validation curve, per update and per second, and on the test error, and
 writes DIR/against.md.
 """
 
-import math
 import os
-import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import app
@@ -96,15 +94,8 @@ def per_second(comparison: dict, ms_a: float, ms_b: float) -> dict:
   return {
       "seeds": [r["seed"] for r in rows], "step_ms": [ms_a, ms_b],
       "area_seconds": area, "seconds_to": reach,
-      "area": dict(summarize_runs._paired_tests(area_diff),  # pylint: disable=protected-access
-                   differences=area_diff,
-                   mean_difference=(statistics.fmean(area_diff)
-                                    if area_diff else math.nan)),
-      "seconds_to_threshold": dict(
-          summarize_runs._paired_tests(reach_diff),  # pylint: disable=protected-access
-          differences=reach_diff,
-          median_difference=(statistics.median(reach_diff)
-                             if reach_diff else math.nan))}
+      "area": summarize_runs.paired(area_diff),
+      "seconds_to_threshold": summarize_runs.paired(reach_diff, "median")}
 
 
 def plot(path: str, table, chosen, costs: Dict[str, float],
@@ -137,11 +128,6 @@ def plot(path: str, table, chosen, costs: Dict[str, float],
   plt.close(fig)
 
 
-def _lower_on(test: dict) -> int:
-  """Seeds on which the candidate's side of a paired test is lower."""
-  return sum(d < 0 for d in test["differences"])
-
-
 def to_markdown(comparisons: Sequence[dict], threshold: float) -> str:
   out = ["| candidate vs reference | ms/update | seeds | area per second: "
          "candidate lower on | sign p | Wilcoxon p | seconds to "
@@ -154,11 +140,11 @@ def to_markdown(comparisons: Sequence[dict], threshold: float) -> str:
     out.append(
         f"| {c['candidate']} vs {c['reference']} | "
         f"{p['step_ms'][0]:.1f} / {p['step_ms'][1]:.1f} | {n} | "
-        f"{_lower_on(area)} of {n} | "
+        f"{area['sign_test']['negative']} of {n} | "
         f"{area['sign_test']['p_value']:.3g} | "
         f"{area['wilcoxon']['p_value']:.3g} | "
         f"{reach['median_difference']:+.0f} s | "
-        f"{_lower_on(reach)} of {n} | "
+        f"{reach['sign_test']['negative']} of {n} | "
         f"{reach['sign_test']['p_value']:.3g} | "
         f"{reach['wilcoxon']['p_value']:.3g} |")
   return "\n".join(out) + "\n"
@@ -235,18 +221,18 @@ def against_markdown(comparisons: Sequence[dict], threshold: float) -> str:
          "difference |", "|" + "---|" * 9]
   for c in comparisons:
     u, p = c["per_update"], c["per_second"]
-    n = len(p["seeds"])
+    n, te = len(p["seeds"]), u["test_error"]
     out.append(
         f"| {c['run']} | {p['step_ms'][0]:.1f} / {p['step_ms'][1]:.1f} | "
-        f"{n} | {_lower_on(u['area'])} of {n} "
+        f"{n} | {u['area']['sign_test']['negative']} of {n} "
         f"({u['area']['sign_test']['p_value']:.3g}) | "
         f"{u['updates_to']['median_difference']:+,.0f} | "
-        f"{_lower_on(p['area'])} of {n} "
+        f"{p['area']['sign_test']['negative']} of {n} "
         f"({p['area']['sign_test']['p_value']:.3g}) | "
         f"{p['seconds_to_threshold']['median_difference']:+.0f} s | "
-        f"{_lower_on(u['test_error'])} of {len(u['test_error']['differences'])}"
-        f" ({u['test_error']['sign_test']['p_value']:.3g}) | "
-        f"{100 * u['test_error']['mean_difference']:+.2f} points |")
+        f"{te['sign_test']['negative']} of {len(te['differences'])} "
+        f"({te['sign_test']['p_value']:.3g}) | "
+        f"{100 * te['mean_difference']:+.2f} points |")
   return "\n".join(out) + "\n"
 
 

@@ -212,6 +212,16 @@ def _paired_tests(differences: List[float]) -> dict:
           "min_attainable_p": paired_stats.min_two_sided_p(n)}
 
 
+def paired(differences: List[float], center: str = "mean") -> dict:
+  """The paired tests of candidate-minus-reference `differences`, the
+  differences, and their `center` ("mean" or "median") as
+  `<center>_difference` (nan without pairs)."""
+  summary = {"mean": statistics.fmean, "median": statistics.median}[center]
+  return dict(_paired_tests(differences), differences=differences,
+              **{f"{center}_difference": (summary(differences)
+                                          if differences else math.nan)})
+
+
 def compare(a: Dict[int, fig2_grid.Run], b: Dict[int, fig2_grid.Run],
             threshold: float = COMPARE_THRESHOLD,
             only_seeds: Optional[Sequence[int]] = None) -> dict:
@@ -261,17 +271,9 @@ def compare(a: Dict[int, fig2_grid.Run], b: Dict[int, fig2_grid.Run],
           "not_paired": {s: "not finished in both" for s in
                          sorted((set(a) | set(b)) - set(seeds))} | skipped,
           "threshold": threshold, "per_seed": rows,
-          "area": dict(_paired_tests(area_diff), differences=area_diff,
-                       mean_difference=(statistics.fmean(area_diff)
-                                        if area_diff else math.nan)),
-          "updates_to": dict(_paired_tests(reach_diff),
-                             differences=reach_diff,
-                             median_difference=(
-                                 statistics.median(reach_diff)
-                                 if reach_diff else math.nan)),
-          "test_error": dict(_paired_tests(test_diff), differences=test_diff,
-                             mean_difference=(statistics.fmean(test_diff)
-                                              if test_diff else math.nan))}
+          "area": paired(area_diff),
+          "updates_to": paired(reach_diff, "median"),
+          "test_error": paired(test_diff)}
 
 
 def missing_report(table, chosen) -> List[str]:
